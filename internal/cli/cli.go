@@ -1,0 +1,97 @@
+// Package cli implements the job binary's subcommands: parsing flags and
+// environment, building the dependencies, running the work in internal/
+// packages, and turning the outcome into output and an exit code.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"benchling-webhook/internal/exitcode"
+)
+
+// Version is set at build time with -ldflags "-X benchling-webhook/internal/cli.Version=…".
+var Version = "dev"
+
+// Env carries what the process gets from its surroundings, so tests can
+// run commands without touching the real process state.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Lookup reads an environment variable (os.LookupEnv).
+	Lookup func(string) (string, bool)
+}
+
+const usage = `job: the benchling-webhook container's commands.
+
+Usage:
+  job export [flags]   stream a Benchling export ZIP into S3 (or a folder)
+  job version          print the version
+  job help             print this help
+
+Run "job export --help" for its flags. Exit codes: 0 ok, 1 internal error,
+2 usage or configuration, 3 bad input (a retry cannot help), 4 transient
+(a retry may help), 130/143 interrupted by SIGINT/SIGTERM.
+`
+
+// Run runs the subcommand named by args[0] and returns the exit code.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Lookup == nil {
+		env.Lookup = os.LookupEnv
+	}
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return exitcode.Usage
+	}
+	switch args[0] {
+	case "export":
+		return runExport(ctx, args[1:], env)
+	case "version", "--version":
+		fmt.Fprintln(env.Stdout, Version)
+		return exitcode.OK
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return exitcode.OK
+	}
+	fmt.Fprintf(env.Stderr, "job: unknown command %q\n\n%s", args[0], usage)
+	return exitcode.Usage
+}
+
+// WithSignals returns a context cancelled by SIGINT or SIGTERM, with an
+// [exitcode.Interrupted] cause naming the signal. ECS sends SIGTERM, waits
+// 30 s (the task's stopTimeout), then SIGKILL. Call stop to release it.
+func WithSignals(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(exitcode.Interrupted{Signal: s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// resolve maps the outcome of a command to its exit code; an interruption
+// wins over the errors it caused.
+func resolve(ctx context.Context, err error) (int, error) {
+	if err == nil {
+		return exitcode.OK, nil
+	}
+	var in exitcode.Interrupted
+	if cause := context.Cause(ctx); errors.As(cause, &in) {
+		return in.ExitCode(), cause
+	}
+	return exitcode.Resolve(err), err
+}

@@ -1,0 +1,329 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/pflag"
+
+	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/extract"
+	"benchling-webhook/internal/httprange"
+	"benchling-webhook/internal/store"
+)
+
+// exportVars holds the raw flag values of "job export".
+type exportVars struct {
+	downloadURL      string
+	registry         string
+	packageName      string
+	localDir         string
+	concurrency      int
+	partSize         byteSize
+	partConcurrency  int
+	maxBytes         byteSize
+	maxEntries       int
+	manifest         string
+	progressInterval time.Duration
+	logFormat        string
+	logLevel         string
+}
+
+// Defaults sized for a 1 vCPU / 2 GB Fargate task; see docs/performance.md.
+const (
+	defaultConcurrency     = 4
+	defaultPartSize        = 5 << 20
+	defaultPartConcurrency = 1
+	defaultMaxBytes        = 50 << 30
+	defaultMaxEntries      = 100_000
+)
+
+func newExportFlags(v *exportVars) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("export", pflag.ContinueOnError)
+	fs.SortFlags = false
+	v.partSize, v.maxBytes = defaultPartSize, defaultMaxBytes
+	fs.StringVar(&v.downloadURL, flagDownloadURL, "", "Where the export ZIP is: the https URL Benchling returns (a presigned S3 link), or a local path or file:// URL for trying it out. Required.")
+	fs.StringVar(&v.registry, flagRegistry, "", "The S3 bucket that receives the files. Required unless --local-dir is given.")
+	fs.StringVar(&v.packageName, flagPackageName, "", `The key prefix, e.g. "benchling/etr_123": every entry lands at <package-name>/<entry path>. Required with --registry.`)
+	fs.StringVar(&v.localDir, flagLocalDir, "", "Write the files below this folder instead of S3 (at <local-dir>/<package-name>/<entry path>). For trying the job without AWS.")
+	fs.IntVar(&v.concurrency, flagConcurrency, defaultConcurrency, "Number of entries extracted and uploaded at once. Memory: each large entry in flight holds up to (part-concurrency+2) × part-size, each small one its own size, so the default 4 × 3 × 5 MiB costs at most 60 MiB.")
+	fs.Var(&v.partSize, flagPartSize, "Multipart part size, at least 5MiB. Entries up to this size are checked in memory and stored with one request; larger ones stream in parts of this size. Memory: see --concurrency. (default 5MiB)")
+	fs.IntVar(&v.partConcurrency, flagPartConcurrency, defaultPartConcurrency, "Parts of one large entry uploaded at once. Each extra part costs part-size of memory per entry in flight.")
+	fs.Var(&v.maxBytes, flagMaxBytes, "Refuse an archive whose entries declare more uncompressed bytes than this in total; also caps the temporary file used when the download server ignores Range requests. (default 50GiB)")
+	fs.IntVar(&v.maxEntries, flagMaxEntries, defaultMaxEntries, "Refuse an archive with more entries than this (directories included). Memory: about 300 bytes per entry for the directory.")
+	fs.StringVar(&v.manifest, flagManifest, "", "Also write the list of stored files (key, size, CRC-32, ETag, version) as JSON to this local path.")
+	fs.DurationVar(&v.progressInterval, flagProgressInterval, 5*time.Second, "How often to log a progress line (files, bytes, rate); 0 turns it off.")
+	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
+	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
+	return fs
+}
+
+// validate checks the whole configuration before any I/O.
+func (v *exportVars) validate() error {
+	var errs []error
+	if v.downloadURL == "" {
+		errs = append(errs, fmt.Errorf("--%s (or %s) is required", flagDownloadURL, envName(flagDownloadURL)))
+	}
+	switch {
+	case v.localDir == "" && v.registry == "":
+		errs = append(errs, fmt.Errorf("--%s (or %s) is required, or --%s to write to a folder", flagRegistry, envName(flagRegistry), flagLocalDir))
+	case v.localDir != "" && v.registry != "":
+		errs = append(errs, fmt.Errorf("give --%s or --%s, not both", flagRegistry, flagLocalDir))
+	case v.registry != "" && v.packageName == "":
+		errs = append(errs, fmt.Errorf("--%s (or %s) is required with --%s", flagPackageName, envName(flagPackageName), flagRegistry))
+	}
+	if _, err := extract.CheckPrefix(v.packageName, v.localDir != ""); err != nil && (v.packageName != "" || v.registry != "") {
+		errs = append(errs, err)
+	}
+	if v.concurrency < 1 || v.concurrency > 64 {
+		errs = append(errs, fmt.Errorf("--%s must be between 1 and 64", flagConcurrency))
+	}
+	if v.partConcurrency < 1 || v.partConcurrency > 16 {
+		errs = append(errs, fmt.Errorf("--%s must be between 1 and 16", flagPartConcurrency))
+	}
+	if v.partSize < 5<<20 || v.partSize > 5<<30 {
+		errs = append(errs, fmt.Errorf("--%s must be between 5MiB and 5GiB (S3's part limits)", flagPartSize))
+	}
+	if v.maxBytes < 1 {
+		errs = append(errs, fmt.Errorf("--%s must be positive", flagMaxBytes))
+	}
+	if v.maxEntries < 1 {
+		errs = append(errs, fmt.Errorf("--%s must be positive", flagMaxEntries))
+	}
+	if v.progressInterval < 0 {
+		errs = append(errs, fmt.Errorf("--%s must not be negative", flagProgressInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// exportResult is the last stdout line. It keeps the old Lambda's shape,
+// {"statusCode":200,"body":{"message":…,"numFiles":N}}, and adds fields.
+type exportResult struct {
+	StatusCode int        `json:"statusCode"`
+	Body       exportBody `json:"body"`
+}
+
+type exportBody struct {
+	Message      string `json:"message"`
+	NumFiles     int    `json:"numFiles"`
+	Bytes        int64  `json:"bytes"`
+	DurationMs   int64  `json:"durationMs"`
+	Destination  string `json:"destination,omitempty"`
+	Registry     string `json:"registry,omitempty"`
+	PackageName  string `json:"packageName,omitempty"`
+	Dirs         int    `json:"dirs"`
+	ArchiveBytes int64  `json:"archiveBytes"`
+	Requests     int64  `json:"requests"`
+	BytesFetched int64  `json:"bytesFetched"`
+	ExitCode     int    `json:"exitCode"`
+	Error        string `json:"error,omitempty"`
+	ErrorKind    string `json:"errorKind,omitempty"`
+}
+
+func runExport(ctx context.Context, args []string, env Env) int {
+	var v exportVars
+	fs := newExportFlags(&v)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: job export --download-url URL (--registry BUCKET --package-name PREFIX | --local-dir DIR) [flags]\n\n"+
+			"Streams a Benchling export ZIP into S3 under <package-name>/, entry by entry.\n"+
+			"Every flag can also come from the environment: --download-url from DOWNLOAD_URL, and so on.\n\nFlags:\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitcode.OK
+		}
+		fmt.Fprintf(env.Stderr, "job export: %v\n", err)
+		return exitcode.Usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "job export: unexpected arguments %q\n", fs.Args())
+		return exitcode.Usage
+	}
+	if err := applyEnv(fs, env.Lookup); err != nil {
+		fmt.Fprintf(env.Stderr, "job export: %v\n", err)
+		return exitcode.Usage
+	}
+	log, err := newLogger(env.Stderr, v.logFormat, v.logLevel)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "job export: %v\n", err)
+		return exitcode.Usage
+	}
+	if err := v.validate(); err != nil {
+		log.Error("invalid configuration", "error", err.Error())
+		printResult(env, v, extract.Result{}, httprange.Stats{}, 0, time.Duration(0), exitcode.Usage, err)
+		return exitcode.Usage
+	}
+
+	start := time.Now()
+	res, stats, size, err := export(ctx, v, env, log)
+	code, err := resolve(ctx, err)
+	elapsed := time.Since(start)
+	if err != nil {
+		log.Error("export failed", "error", err.Error(), "exitCode", code, "kind", exitcode.Name(code))
+	} else {
+		log.Info("export done", "files", len(res.Files), "bytes", res.Bytes, "seconds", elapsed.Seconds(),
+			"requests", stats.Requests, "bytesFetched", stats.BytesFetched)
+	}
+	printResult(env, v, res, stats, size, elapsed, code, err)
+	return code
+}
+
+func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extract.Result, httprange.Stats, int64, error) {
+	prefix, _ := extract.CheckPrefix(v.packageName, true)
+	setMemoryLimit(v, env)
+
+	var sink interface {
+		extract.Sink
+	}
+	if v.localDir != "" {
+		d, err := store.NewDir(v.localDir)
+		if err != nil {
+			return extract.Result{}, httprange.Stats{}, 0, err
+		}
+		defer d.Close()
+		sink = d
+	} else {
+		client, err := newS3Client(ctx, env)
+		if err != nil {
+			return extract.Result{}, httprange.Stats{}, 0, err
+		}
+		sink = store.NewS3(client, store.S3Options{
+			Bucket: v.registry, PartSize: int64(v.partSize), PartConcurrency: v.partConcurrency,
+		})
+	}
+
+	log.Info("export starting", "source", httprange.Redact(v.downloadURL), "destination", destination(v, prefix))
+	src, err := httprange.Open(ctx, v.downloadURL, httprange.Options{
+		MaxSpool: int64(v.maxBytes),
+		Logger:   log,
+	})
+	if err != nil {
+		return extract.Result{}, httprange.Stats{}, 0, fmt.Errorf("open download: %w", err)
+	}
+	defer src.Close()
+
+	var progress extract.Progress
+	rep := startReporter(ctx, &progress, log, env.Stderr, v.progressInterval)
+	res, err := extract.Run(ctx, src, sink, extract.Options{
+		Prefix:        prefix,
+		Concurrency:   v.concurrency,
+		MaxEntries:    v.maxEntries,
+		MaxTotalBytes: int64(v.maxBytes),
+		SmallEntry:    int64(v.partSize),
+		Logger:        log,
+		Progress:      &progress,
+	})
+	rep.stop()
+	if err != nil {
+		return extract.Result{}, src.Stats(), src.Size(), err
+	}
+	if v.manifest != "" {
+		if err := writeManifest(v.manifest, res.Files); err != nil {
+			return res, src.Stats(), src.Size(), err
+		}
+	}
+	return res, src.Stats(), src.Size(), nil
+}
+
+func destination(v exportVars, prefix string) string {
+	if v.localDir != "" {
+		return v.localDir + "/" + prefix
+	}
+	return "s3://" + v.registry + "/" + prefix + "/"
+}
+
+// newS3Client loads the standard SDK configuration (AWS_REGION, the
+// credential chain, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_CA_BUNDLE,
+// AWS_MAX_ATTEMPTS) and uses path-style addressing when an endpoint is set.
+// Throttling and 5xx answers are retried by the SDK's standard retryer;
+// without AWS_MAX_ATTEMPTS it makes up to 8 attempts.
+func newS3Client(ctx context.Context, env Env) (*s3.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if _, ok := env.Lookup("AWS_MAX_ATTEMPTS"); !ok {
+		opts = append(opts, config.WithRetryMaxAttempts(8))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, exitcode.Wrap(fmt.Errorf("load AWS configuration: %w", err), exitcode.Usage)
+	}
+	if cfg.Region == "" {
+		return nil, exitcode.Wrap(errors.New("no AWS region: set AWS_REGION"), exitcode.Usage)
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if o.BaseEndpoint != nil || cfg.BaseEndpoint != nil {
+			o.UsePathStyle = true
+		}
+	}), nil
+}
+
+// setMemoryLimit sets a soft memory limit from the flags (what the buffers
+// can hold, plus room for the runtime), unless GOMEMLIMIT is set, so the
+// garbage collector keeps the footprint near what the flags promise.
+func setMemoryLimit(v exportVars, env Env) {
+	if _, ok := env.Lookup("GOMEMLIMIT"); ok {
+		return
+	}
+	buffers := int64(v.concurrency) * int64(v.partConcurrency+2) * int64(v.partSize)
+	debug.SetMemoryLimit(buffers + 48<<20)
+}
+
+func writeManifest(path string, files []extract.Object) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return exitcode.Wrap(fmt.Errorf("write manifest: %w", err), exitcode.Usage)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write manifest: %w", cerr)
+		}
+	}()
+	enc := json.NewEncoder(f)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(files); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}
+
+func printResult(env Env, v exportVars, res extract.Result, stats httprange.Stats, size int64, elapsed time.Duration, code int, err error) {
+	prefix, _ := extract.CheckPrefix(v.packageName, true)
+	body := exportBody{
+		NumFiles:     len(res.Files),
+		Bytes:        res.Bytes,
+		DurationMs:   elapsed.Milliseconds(),
+		Registry:     v.registry,
+		PackageName:  prefix,
+		Dirs:         res.Dirs,
+		ArchiveBytes: size,
+		Requests:     stats.Requests,
+		BytesFetched: stats.BytesFetched,
+		ExitCode:     code,
+	}
+	if v.registry != "" || v.localDir != "" {
+		body.Destination = destination(v, prefix)
+	}
+	out := exportResult{StatusCode: 200, Body: body}
+	if err != nil {
+		out.StatusCode = 500
+		if code == exitcode.BadInput || code == exitcode.Usage {
+			out.StatusCode = 400
+		}
+		out.Body.Message = "Export failed: " + err.Error()
+		out.Body.Error = err.Error()
+		out.Body.ErrorKind = exitcode.Name(code)
+	} else {
+		out.Body.Message = "Successfully processed " + strconv.Itoa(len(res.Files)) + " files"
+	}
+	b, _ := json.Marshal(out)
+	fmt.Fprintln(env.Stdout, string(b))
+}

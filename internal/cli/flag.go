@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/pflag"
+
+	"benchling-webhook/internal/exitcode"
+)
+
+// Long flag names, in one place. Each flag can also be set through an
+// environment variable whose name is derived by [envName]: upper case,
+// dashes to underscores (download-url → DOWNLOAD_URL). A flag on the command
+// line wins over its variable.
+const (
+	flagDownloadURL      = "download-url"
+	flagRegistry         = "registry"
+	flagPackageName      = "package-name"
+	flagLocalDir         = "local-dir"
+	flagConcurrency      = "concurrency"
+	flagPartSize         = "part-size"
+	flagPartConcurrency  = "part-concurrency"
+	flagMaxBytes         = "max-bytes"
+	flagMaxEntries       = "max-entries"
+	flagManifest         = "manifest"
+	flagProgressInterval = "progress-interval"
+	flagLogFormat        = "log-format"
+	flagLogLevel         = "log-level"
+)
+
+// envName is the one rule from a flag name to its environment variable.
+func envName(flag string) string {
+	return strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag that was not given on the command line from its
+// environment variable, if that is set. lookup is os.LookupEnv in production.
+func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "help" {
+			return
+		}
+		name := envName(f.Name)
+		v, ok := lookup(name)
+		if !ok || v == "" {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = exitcode.Wrap(fmt.Errorf("invalid value %q for environment variable %s: %w", v, name, serr), exitcode.Usage)
+		}
+	})
+	return err
+}
+
+// byteSize is a pflag.Value for sizes such as "8MiB", "5 MB" or "1073741824".
+type byteSize int64
+
+var _ pflag.Value = (*byteSize)(nil)
+
+func (b *byteSize) String() string { return humanize.IBytes(uint64(*b)) }
+func (b *byteSize) Type() string   { return "size" }
+func (b *byteSize) Set(s string) error {
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return fmt.Errorf("not a size (try 8MiB or 50GiB): %w", err)
+	}
+	if n > 1<<62 {
+		return fmt.Errorf("size %s is too large", s)
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+var _ = os.LookupEnv

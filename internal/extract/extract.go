@@ -1,0 +1,484 @@
+// Package extract streams the entries of a ZIP archive into a store (S3 or a
+// local folder), entry by entry, with bounded memory.
+//
+// The archive is treated as hostile. Before anything is written, [Run]
+// checks the whole central directory: entry names (see [CheckName]),
+// encryption, compression methods, the entry count and the declared total
+// size against [Options] limits, duplicate names, and entries that overlap
+// (the non-recursive "zip bomb" trick). While streaming it checks each local
+// header against the directory, the decompressed length and the CRC-32
+// (also when the CRC field is 0). When anything fails after objects were
+// written, Run deletes what it wrote in this run, so a failed export leaves
+// no partial package.
+//
+// Reading: the central directory comes through [Source]'s ReadAt; entry data
+// through Source.Stream, one sequential byte range per large entry and one
+// per run of small neighbouring entries, so the archive is fetched about
+// once, in few requests. Specification: PKWARE APPNOTE.TXT
+// (https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT).
+package extract
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zip"
+	"golang.org/x/sync/errgroup"
+
+	"benchling-webhook/internal/exitcode"
+)
+
+// Source is the archive. ReadAt serves the central directory; Stream serves
+// a sequential range of entry data. Both must be safe for concurrent use.
+type Source interface {
+	io.ReaderAt
+	Size() int64
+	Stream(ctx context.Context, off, n int64) io.ReadCloser
+}
+
+// Sink stores entries. Implementations must be safe for concurrent use.
+type Sink interface {
+	// Put stores the size bytes read from body under key. crc is the
+	// CRC-32 (IEEE) the data must have; a store may pass it on so that the
+	// server checks it too. When body fails, Put must leave nothing behind
+	// (no object, no pending multipart upload) and return an error that
+	// wraps body's error.
+	Put(ctx context.Context, key string, body io.Reader, size int64, crc uint32) (Object, error)
+	// Delete removes objects this run wrote. It is used to roll back.
+	Delete(ctx context.Context, keys []string) error
+}
+
+// Object describes one stored entry.
+type Object struct {
+	Key       string `json:"key"`
+	Name      string `json:"name"` // the entry's path in the archive
+	Size      int64  `json:"size"`
+	CRC32     string `json:"crc32"` // 8 hex digits, as in the archive
+	ETag      string `json:"etag,omitempty"`
+	VersionID string `json:"versionId,omitempty"`
+}
+
+// Defaults for [Options].
+const (
+	DefaultConcurrency   = 4
+	DefaultMaxEntries    = 100_000
+	DefaultMaxTotalBytes = 50 << 30
+	DefaultSmallEntry    = 8 << 20
+	// groupSpan bounds one Range request over a run of small entries.
+	groupSpan = 16 << 20
+)
+
+// Options configure [Run]. The zero value of each field means its default.
+type Options struct {
+	// Prefix is put before every entry name, with a slash: "benchling/etr_1".
+	// It must have been checked with [CheckPrefix].
+	Prefix string
+	// Concurrency is the number of entries in flight (default 4).
+	Concurrency int
+	// MaxEntries caps the number of entries, directories included (default 100,000).
+	MaxEntries int
+	// MaxTotalBytes caps the sum of the declared uncompressed sizes (default 50 GiB).
+	MaxTotalBytes int64
+	// SmallEntry: entries up to this size are decompressed into memory,
+	// checked, and then stored with one request; larger ones are streamed.
+	// Default 8 MiB. Memory for small entries is at most
+	// (Concurrency+1) × SmallEntry.
+	SmallEntry int64
+	// RollbackTimeout bounds the clean-up after a failure (default 20 s,
+	// inside the 30 s ECS allows after SIGTERM).
+	RollbackTimeout time.Duration
+	// Logger receives diagnostics; default: discard.
+	Logger *slog.Logger
+	// Progress, if set, is updated as entries are stored.
+	Progress *Progress
+}
+
+// Progress counts work done. All fields are safe for concurrent use; the
+// totals are set once the central directory has been checked.
+type Progress struct {
+	FilesTotal, BytesTotal atomic.Int64
+	FilesDone, BytesDone   atomic.Int64 // BytesDone counts decompressed bytes as they stream
+}
+
+// Result is what Run stored.
+type Result struct {
+	Files []Object // in archive order
+	Dirs  int      // directory entries (they create no object)
+	Bytes int64    // total uncompressed bytes stored
+}
+
+// Run extracts every file of the archive in src into sink. See the package
+// documentation for the checks. On error, objects already written by this
+// run are deleted before Run returns.
+func Run(ctx context.Context, src Source, sink Sink, opts Options) (Result, error) {
+	opts.setDefaults()
+	entries, dirs, err := plan(src, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	var total int64
+	for _, e := range entries {
+		total += e.usize
+	}
+	if opts.Progress != nil {
+		opts.Progress.FilesTotal.Store(int64(len(entries)))
+		opts.Progress.BytesTotal.Store(total)
+	}
+	opts.Logger.Info("archive checked", "files", len(entries), "dirs", dirs, "bytes", total, "archiveBytes", src.Size())
+
+	x := &extractor{src: src, sink: sink, opts: opts, objects: make([]Object, len(entries))}
+	err = x.run(ctx, entries)
+	if err != nil {
+		x.rollback(ctx)
+		return Result{}, err
+	}
+	return Result{Files: x.objects, Dirs: dirs, Bytes: total}, nil
+}
+
+func (o *Options) setDefaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.MaxTotalBytes <= 0 {
+		o.MaxTotalBytes = DefaultMaxTotalBytes
+	}
+	if o.SmallEntry <= 0 {
+		o.SmallEntry = DefaultSmallEntry
+	}
+	if o.RollbackTimeout <= 0 {
+		o.RollbackTimeout = 20 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// plan parses and checks the central directory. It returns the files in
+// archive order (by local header offset), each with its key and byte range.
+func plan(src Source, opts Options) ([]*entry, int, error) {
+	zr, err := zip.NewReader(src, src.Size())
+	if err != nil {
+		var c exitcode.Coder
+		if errors.As(err, &c) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, 0, fmt.Errorf("extract: read central directory: %w", err)
+		}
+		return nil, 0, fmt.Errorf("%w (%d bytes): %w", ErrNotZip, src.Size(), err)
+	}
+	if len(zr.File) > opts.MaxEntries {
+		return nil, 0, fmt.Errorf("%w: %d entries, the limit is %d", ErrTooManyEntries, len(zr.File), opts.MaxEntries)
+	}
+	lay, err := readLayout(src, src.Size(), zr.File)
+	if err != nil {
+		return nil, 0, err
+	}
+
+	all := make([]*entry, 0, len(zr.File))
+	files := make(map[string]bool, len(zr.File))
+	dirNames := make(map[string]bool)
+	var total uint64
+	for i, f := range zr.File {
+		isDir, err := CheckName(f.Name)
+		if err != nil {
+			return nil, 0, err
+		}
+		e := &entry{
+			name: f.Name, nameRaw: f.Name, method: f.Method, crc: f.CRC32,
+			off: lay.headerOffsets[i], isDir: isDir, flagDesc: f.Flags&flagDescriptor != 0,
+		}
+		switch {
+		case f.Flags&(flagEncrypted|flagStrongEncrypt|flagMaskedHeader) != 0 || f.Method == methodAES:
+			return nil, 0, fmt.Errorf("%w: entry %q", ErrEncrypted, f.Name)
+		case f.CompressedSize64 > uint64(src.Size()) || f.UncompressedSize64 > 1<<62:
+			return nil, 0, fmt.Errorf("%w: entry %q declares %d compressed bytes in a %d-byte archive", ErrOverlap, f.Name, f.CompressedSize64, src.Size())
+		}
+		e.csize, e.usize = int64(f.CompressedSize64), int64(f.UncompressedSize64)
+		if isDir {
+			if e.usize != 0 {
+				return nil, 0, fmt.Errorf("%w: directory entry %q holds %d bytes", ErrInsecurePath, f.Name, e.usize)
+			}
+			dirNames[strings.TrimSuffix(f.Name, "/")] = true
+			all = append(all, e)
+			continue
+		}
+		switch f.Method {
+		case methodStore, methodDeflate, methodZstd, methodZstdPKWare:
+		default:
+			return nil, 0, fmt.Errorf("%w: entry %q uses method %d (supported: 0 store, 8 deflate, 93 zstd)", ErrUnsupportedMethod, f.Name, f.Method)
+		}
+		if files[f.Name] {
+			return nil, 0, fmt.Errorf("%w: %q appears twice", ErrDuplicateName, f.Name)
+		}
+		files[f.Name] = true
+		if total += f.UncompressedSize64; total > uint64(opts.MaxTotalBytes) {
+			return nil, 0, fmt.Errorf("%w: the entries declare more than the %d-byte limit", ErrTooLarge, opts.MaxTotalBytes)
+		}
+		if e.key, err = Key(opts.Prefix, f.Name); err != nil {
+			return nil, 0, err
+		}
+		all = append(all, e)
+	}
+	for name := range files {
+		if dirNames[name] {
+			return nil, 0, fmt.Errorf("%w: %q is both a file and a folder", ErrDuplicateName, name)
+		}
+		for i := strings.IndexByte(name, '/'); i >= 0; i = nextSlash(name, i) {
+			if files[name[:i]] {
+				return nil, 0, fmt.Errorf("%w: %q is both a file and the folder of %q", ErrDuplicateName, name[:i], name)
+			}
+		}
+	}
+
+	// Place every entry: sorted by header offset, each must end before the
+	// next begins (or before the central directory).
+	slices.SortStableFunc(all, func(a, b *entry) int { return cmpInt64(a.off, b.off) })
+	for i, e := range all {
+		limit := lay.dirStart
+		if i+1 < len(all) {
+			limit = all[i+1].off
+		}
+		if e.off < 0 || e.off >= lay.dirStart {
+			return nil, 0, fmt.Errorf("%w: entry %q: its header offset %d lies outside the archive's data (0 to %d)", ErrTruncated, e.name, e.off, lay.dirStart)
+		}
+		if e.off+localHeaderLen+int64(len(e.nameRaw))+e.csize > limit {
+			other := "the central directory"
+			if i+1 < len(all) {
+				other = fmt.Sprintf("entry %q", all[i+1].name)
+			}
+			return nil, 0, fmt.Errorf("%w: entry %q (header at %d, %d bytes of data) overlaps %s at %d", ErrOverlap, e.name, e.off, e.csize, other, limit)
+		}
+		// The local extra field is at most 64 KiB; a data descriptor follows.
+		e.end = min(limit, e.off+localHeaderLen+int64(len(e.nameRaw))+0xffff+e.csize+dataDescriptorLen)
+	}
+	out := make([]*entry, 0, len(files))
+	for _, e := range all {
+		if !e.isDir {
+			out = append(out, e)
+		}
+	}
+	return out, len(all) - len(out), nil
+}
+
+func nextSlash(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '/')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// extractor runs one extraction.
+type extractor struct {
+	src  Source
+	sink Sink
+	opts Options
+	dec  decoders
+
+	mu        sync.Mutex
+	objects   []Object // by entry index; Key == "" until stored
+	attempted []string // keys a Put was started for
+}
+
+// run streams all entries. Large entries stream straight from their own
+// Range request into the sink; runs of small entries are read with one
+// request by this goroutine, decompressed into memory, checked, and handed
+// to the pool for storing.
+func (x *extractor) run(ctx context.Context, entries []*entry) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(x.opts.Concurrency)
+
+	var dispatchErr error
+	for i := 0; i < len(entries) && dispatchErr == nil; {
+		if err := gctx.Err(); err != nil {
+			break
+		}
+		e := entries[i]
+		if e.usize > x.opts.SmallEntry {
+			idx := i
+			g.Go(func() error { return x.large(gctx, idx, e) })
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(entries) && entries[j].usize <= x.opts.SmallEntry && entries[j].end-e.off <= groupSpan {
+			j++
+		}
+		dispatchErr = x.smallRun(gctx, g, entries, i, j)
+		i = j
+	}
+	if dispatchErr != nil {
+		cancel(dispatchErr)
+	}
+	err := g.Wait()
+	if dispatchErr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = dispatchErr
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil && errors.Is(err, context.Canceled) && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
+		err = context.Cause(ctx)
+	}
+	return err
+}
+
+// large streams one entry from its own Range request into the sink.
+func (x *extractor) large(ctx context.Context, idx int, e *entry) (err error) {
+	rc := x.src.Stream(ctx, e.off, e.end-e.off)
+	defer rc.Close()
+	br := bufio.NewReaderSize(&rawReader{r: rc}, 64<<10)
+	hlen, err := readLocalHeader(br, e)
+	if err != nil {
+		return err
+	}
+	_ = hlen
+	body, release, err := x.dec.open(e, io.LimitReader(br, e.csize))
+	if err != nil {
+		return err
+	}
+	defer release()
+	return x.put(ctx, idx, e, newCheckReader(e, body, x.progressBytes()))
+}
+
+// smallRun reads entries[i:j] (neighbours in the archive) with one Range
+// request, and stores each through the pool once it is in memory and checked.
+func (x *extractor) smallRun(ctx context.Context, g *errgroup.Group, entries []*entry, i, j int) error {
+	start, end := entries[i].off, entries[j-1].end
+	rc := x.src.Stream(ctx, start, end-start)
+	defer rc.Close()
+	br := bufio.NewReaderSize(&rawReader{r: rc}, 64<<10)
+	pos := start
+	for k := i; k < j; k++ {
+		e := entries[k]
+		if e.off < pos {
+			return fmt.Errorf("%w: entry %q starts at %d, inside the previous entry", ErrOverlap, e.name, e.off)
+		}
+		if _, err := br.Discard(int(e.off - pos)); err != nil {
+			return fmt.Errorf("entry %q: skip to its header: %w", e.name, srcErr(err, ErrTruncated))
+		}
+		hlen, err := readLocalHeader(br, e)
+		if err != nil {
+			return err
+		}
+		lr := &io.LimitedReader{R: br, N: e.csize}
+		body, release, err := x.dec.open(e, lr)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, e.usize)
+		cr := newCheckReader(e, body, nil)
+		_, err = io.ReadFull(cr, buf)
+		if err == nil {
+			err = expectEOF(cr)
+		}
+		release()
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrTruncated) {
+				err = fmt.Errorf("%w: entry %q: %w", ErrTruncated, e.name, err)
+			}
+			return err
+		}
+		// Skip compressed bytes the decoder did not need.
+		if _, err := io.Copy(io.Discard, lr); err != nil {
+			return fmt.Errorf("entry %q: %w", e.name, srcErr(err, ErrTruncated))
+		}
+		pos = e.off + hlen + e.csize
+		idx := k
+		g.Go(func() error {
+			if p := x.opts.Progress; p != nil {
+				p.BytesDone.Add(int64(len(buf)))
+			}
+			return x.put(ctx, idx, e, bytes.NewReader(buf))
+		})
+	}
+	return nil
+}
+
+// expectEOF reads from a checkReader that has delivered the declared size:
+// the next read must be EOF, after the CRC check.
+func expectEOF(r io.Reader) error {
+	var b [1]byte
+	for {
+		n, err := r.Read(b[:])
+		if n > 0 {
+			return errors.New("extract: data after the declared size") // checkReader reports this first
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (x *extractor) progressBytes() *atomic.Int64 {
+	if x.opts.Progress == nil {
+		return nil
+	}
+	return &x.opts.Progress.BytesDone
+}
+
+func (x *extractor) put(ctx context.Context, idx int, e *entry, body io.Reader) error {
+	// A Put cancelled in flight may still have been committed by the
+	// server, so the rollback covers every key a Put was started for.
+	x.mu.Lock()
+	x.attempted = append(x.attempted, e.key)
+	x.mu.Unlock()
+	obj, err := x.sink.Put(ctx, e.key, body, e.usize, e.crc)
+	if err != nil {
+		return err
+	}
+	obj.Key, obj.Name, obj.Size, obj.CRC32 = e.key, e.name, e.usize, fmt.Sprintf("%08x", e.crc)
+	x.mu.Lock()
+	x.objects[idx] = obj
+	x.mu.Unlock()
+	if p := x.opts.Progress; p != nil {
+		p.FilesDone.Add(1)
+	}
+	x.opts.Logger.Debug("stored", "key", e.key, "bytes", e.usize)
+	return nil
+}
+
+// rollback deletes what this run wrote (every key it started a Put for),
+// with a fresh, bounded context so that it also works after cancellation
+// (SIGTERM).
+func (x *extractor) rollback(ctx context.Context) {
+	x.mu.Lock()
+	keys := slices.Clone(x.attempted)
+	x.mu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.opts.RollbackTimeout)
+	defer cancel()
+	if err := x.sink.Delete(rctx, keys); err != nil {
+		x.opts.Logger.Error("rollback failed: objects of this failed run remain", "objects", len(keys), "error", err.Error())
+		return
+	}
+	x.opts.Logger.Warn("rolled back: deleted the objects this failed run had written", "objects", len(keys))
+}

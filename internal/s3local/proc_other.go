@@ -1,0 +1,8 @@
+//go:build !linux
+
+package s3local
+
+import "syscall"
+
+// procAttr returns nil: only Linux has a parent-death signal.
+func procAttr() *syscall.SysProcAttr { return nil }

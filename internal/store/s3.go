@@ -1,0 +1,171 @@
+// Package store holds the places [extract.Run] writes to: an S3 bucket
+// ([S3]) and a local folder ([Dir]).
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/extract"
+)
+
+// S3API is the part of the S3 client the store uses.
+type S3API interface {
+	transfermanager.S3APIClient
+	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, opts ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+}
+
+// S3Options configure an [S3] store.
+type S3Options struct {
+	// Bucket receives the objects.
+	Bucket string
+	// PartSize is the multipart part size (minimum and default 5 MiB... see
+	// the CLI flag for the memory it costs). Entries above it are uploaded
+	// in parts, each with its own CRC-32.
+	PartSize int64
+	// PartConcurrency is the number of parts of one entry uploaded at once
+	// (default 1). One upload buffers (PartConcurrency+1) parts.
+	PartConcurrency int
+	// FailTimeout bounds the AbortMultipartUpload sent after a failure or a
+	// cancellation (default 10 s).
+	FailTimeout time.Duration
+}
+
+// S3 stores objects in a bucket: entries that fit in one part with a single
+// PutObject, larger ones through the SDK's transfer manager as multipart
+// uploads, which it aborts when the body fails. Either way the request
+// carries the archive's CRC-32 of the whole entry, so S3 itself verifies
+// that what it stored is what the archive holds. Safe for concurrent use.
+type S3 struct {
+	client S3API
+	tm     *transfermanager.Client
+	opts   S3Options
+}
+
+var _ extract.Sink = (*S3)(nil)
+
+// NewS3 returns a store writing to opts.Bucket through client. Retries of
+// throttling and 5xx answers are the SDK client's (configure them there).
+func NewS3(client S3API, opts S3Options) *S3 {
+	if opts.PartSize < 5<<20 {
+		opts.PartSize = 5 << 20
+	}
+	if opts.PartConcurrency <= 0 {
+		opts.PartConcurrency = 1
+	}
+	if opts.FailTimeout <= 0 {
+		opts.FailTimeout = 10 * time.Second
+	}
+	tm := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.PartSizeBytes = opts.PartSize
+		o.MultipartUploadThreshold = opts.PartSize
+		o.Concurrency = opts.PartConcurrency
+		o.FailTimeout = opts.FailTimeout
+		o.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmCrc32
+	})
+	return &S3{client: client, tm: tm, opts: opts}
+}
+
+// Put uploads body to key. A *bytes.Reader body (an entry already checked in
+// memory) goes up with one PutObject; any other body streams as a
+// multipart upload.
+func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, crc uint32) (extract.Object, error) {
+	if br, ok := body.(*bytes.Reader); ok && size <= s.opts.PartSize {
+		out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(s.opts.Bucket),
+			Key:           aws.String(key),
+			Body:          br,
+			ContentLength: aws.Int64(size),
+			ChecksumCRC32: aws.String(crcBase64(crc)),
+		})
+		if err != nil {
+			return extract.Object{}, classify(fmt.Errorf("store: put s3://%s/%s: %w", s.opts.Bucket, key, err))
+		}
+		return extract.Object{ETag: aws.ToString(out.ETag), VersionID: aws.ToString(out.VersionId)}, nil
+	}
+	// The archive's CRC-32 is the whole object's: S3 checks it (and the
+	// size) when the upload completes, on top of the per-part checksums.
+	out, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket:            aws.String(s.opts.Bucket),
+		Key:               aws.String(key),
+		Body:              body,
+		ContentLength:     aws.Int64(size),
+		ChecksumAlgorithm: tmtypes.ChecksumAlgorithmCrc32,
+		ChecksumType:      tmtypes.ChecksumTypeFullObject,
+		ChecksumCRC32:     aws.String(crcBase64(crc)),
+		MpuObjectSize:     aws.Int64(size),
+	})
+	if err != nil {
+		return extract.Object{}, classify(fmt.Errorf("store: upload s3://%s/%s: %w", s.opts.Bucket, key, err))
+	}
+	return extract.Object{ETag: aws.ToString(out.ETag), VersionID: aws.ToString(out.VersionID)}, nil
+}
+
+// Delete removes keys with DeleteObjects, 1,000 at a time.
+func (s *S3) Delete(ctx context.Context, keys []string) error {
+	var errs []error
+	for start := 0; start < len(keys); start += 1000 {
+		batch := keys[start:min(start+1000, len(keys))]
+		ids := make([]s3types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			ids[i] = s3types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(s.opts.Bucket),
+			Delete: &s3types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("store: delete %d objects from %s: %w", len(batch), s.opts.Bucket, err))
+			continue
+		}
+		for _, e := range out.Errors {
+			errs = append(errs, fmt.Errorf("store: delete s3://%s/%s: %s", s.opts.Bucket, aws.ToString(e.Key), aws.ToString(e.Message)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// crcBase64 is the form S3 uses for x-amz-checksum-crc32: the big-endian
+// bytes of the CRC, base64-encoded.
+func crcBase64(crc uint32) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], crc)
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// configCodes are S3 error codes that mean the configuration is wrong
+// (bucket, region, credentials, permissions): exit code 2, no retry.
+var configCodes = map[string]bool{
+	"NoSuchBucket": true, "AccessDenied": true, "AllAccessDisabled": true, "InvalidAccessKeyId": true,
+	"SignatureDoesNotMatch": true, "InvalidBucketName": true, "AuthorizationHeaderMalformed": true,
+	"PermanentRedirect": true, "InvalidToken": true, "AccountProblem": true,
+}
+
+// classify attaches an exit code to an S3 error, unless the error already
+// has one (for example a checksum error from the entry's body) or is a
+// cancellation.
+func classify(err error) error {
+	var c exitcode.Coder
+	if errors.As(err, &c) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && configCodes[ae.ErrorCode()] {
+		return exitcode.Wrap(err, exitcode.Usage)
+	}
+	return exitcode.Wrap(err, exitcode.Transient)
+}

@@ -1,0 +1,303 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/klauspost/compress/zip"
+	"github.com/stretchr/testify/require"
+
+	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/extract"
+	"benchling-webhook/internal/faultserver"
+	"benchling-webhook/internal/httprange"
+	"benchling-webhook/internal/s3local"
+	"benchling-webhook/internal/samplezip"
+	"benchling-webhook/internal/store"
+	"benchling-webhook/internal/zipcorpus"
+)
+
+const partSize = 5 << 20
+
+type env struct {
+	srv    *s3local.Server
+	client *s3.Client
+	bucket string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := s3local.StartT(t)
+	ctx := context.Background()
+	client, err := srv.Client(ctx)
+	require.NoError(t, err)
+	bucket := "registry"
+	require.NoError(t, srv.CreateBucket(ctx, bucket))
+	return &env{srv: srv, client: client, bucket: bucket}
+}
+
+func (e *env) sink() *store.S3 {
+	return store.NewS3(e.client, store.S3Options{Bucket: e.bucket, PartSize: partSize})
+}
+
+// serve puts the archive behind an HTTP server with Range, like a presigned S3 link.
+func serve(t *testing.T, archive []byte, opts faultserver.Options) (*httprange.Source, *faultserver.Server) {
+	t.Helper()
+	fs := faultserver.New(bytes.NewReader(archive), int64(len(archive)), opts)
+	t.Cleanup(fs.Close)
+	src, err := httprange.Open(context.Background(), fs.FileURL(), httprange.Options{
+		MaxSpool: 1 << 30, TempDir: t.TempDir(), InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { src.Close() })
+	return src, fs
+}
+
+func (e *env) requireEmpty(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := e.srv.Objects(ctx, e.bucket, "")
+	require.NoError(t, err)
+	require.Empty(t, keysOf(objs), "no object may be left behind")
+	ups, err := e.srv.PendingUploads(ctx, e.bucket)
+	require.NoError(t, err)
+	require.Empty(t, ups, "no multipart upload may be left pending")
+}
+
+// TestExportToS3 streams a realistic export with small and multipart
+// entries over HTTP Range into the local S3 server, and checks every byte.
+func TestExportToS3(t *testing.T) {
+	e := newEnv(t)
+	spec := samplezip.Small()
+	spec.Large = []int64{12<<20 + 12345} // three parts
+	spec.Names = []string{"odd/a b #1 50%?.csv", "odd/résumé Ω.txt", "odd/literal%2Fslash.txt", "odd/empty.txt"}
+	var buf bytes.Buffer
+	m, err := samplezip.Write(&buf, spec)
+	require.NoError(t, err)
+	src, fs := serve(t, buf.Bytes(), faultserver.Options{})
+
+	res, err := extract.Run(context.Background(), src, e.sink(), extract.Options{
+		Prefix: "benchling/etr_123", SmallEntry: partSize, Concurrency: 4,
+	})
+	require.NoError(t, err)
+	require.Len(t, res.Files, len(m.Entries))
+
+	objs, err := e.srv.Objects(context.Background(), e.bucket, "benchling/etr_123/")
+	require.NoError(t, err)
+	require.Len(t, objs, len(m.Entries))
+	for _, want := range m.Entries {
+		got, ok := objs["benchling/etr_123/"+want.Name]
+		require.True(t, ok, "missing %q", want.Name)
+		sum := sha256.Sum256(got)
+		require.Equal(t, want.SHA256, hex.EncodeToString(sum[:]), want.Name)
+	}
+	for _, n := range spec.Names {
+		require.Contains(t, objs, "benchling/etr_123/"+n)
+	}
+
+	// S3 holds the archive's CRC-32 as the full-object checksum, multipart included.
+	for _, f := range res.Files {
+		head, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{
+			Bucket: aws.String(e.bucket), Key: aws.String(f.Key), ChecksumMode: s3types.ChecksumModeEnabled,
+		})
+		require.NoError(t, err)
+		require.Equal(t, f.Size, aws.ToInt64(head.ContentLength))
+		if f.Size > partSize {
+			require.Equal(t, s3types.ChecksumTypeFullObject, head.ChecksumType, f.Key)
+		}
+		require.NotEmpty(t, aws.ToString(head.ChecksumCRC32), f.Key)
+	}
+
+	// The archive was fetched about once.
+	require.LessOrEqual(t, float64(fs.BytesSent()), 1.05*float64(len(buf.Bytes()))+float64(1<<20))
+	e.requireEmptyUploads(t)
+}
+
+func (e *env) requireEmptyUploads(t *testing.T) {
+	ups, err := e.srv.PendingUploads(context.Background(), e.bucket)
+	require.NoError(t, err)
+	require.Empty(t, ups)
+}
+
+// TestHostileToS3: every refused corpus archive leaves the bucket empty.
+func TestHostileToS3(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range zipcorpus.Cases() {
+		if tc.Want == "" {
+			continue
+		}
+		t.Run(tc.Name, func(t *testing.T) {
+			archive := tc.Build()
+			fs := faultserver.New(bytes.NewReader(archive), int64(len(archive)), faultserver.Options{})
+			defer fs.Close()
+			src, err := httprange.Open(context.Background(), fs.FileURL(), httprange.Options{})
+			if err == nil {
+				defer src.Close()
+				_, err = extract.Run(context.Background(), src, e.sink(), extract.Options{Prefix: "p", SmallEntry: partSize})
+			}
+			require.Error(t, err)
+			require.Equal(t, exitcode.BadInput, exitcode.Resolve(err), "%v", err)
+			e.requireEmpty(t)
+		})
+	}
+}
+
+// corruptLast builds an archive of small files followed by one multipart
+// entry whose CRC in the central directory is wrong, so the failure shows
+// only at the very end of the stream, after parts were uploaded.
+func corruptLast(t *testing.T, size int) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := range 5 {
+		w, err := zw.Create("small/" + string(rune('a'+i)) + ".txt")
+		require.NoError(t, err)
+		w.Write(bytes.Repeat([]byte("x"), 1000+i))
+	}
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "big.bin", Method: zip.Store})
+	require.NoError(t, err)
+	w.Write(data)
+	require.NoError(t, zw.Close())
+	b := buf.Bytes()
+	// Patch the CRC of big.bin in the central directory (and the data
+	// descriptor the writer used), both hold crc32 of data.
+	good := crc32.ChecksumIEEE(data)
+	var le [4]byte
+	le[0], le[1], le[2], le[3] = byte(good), byte(good>>8), byte(good>>16), byte(good>>24)
+	bad := good ^ 0xdeadbeef
+	n := 0
+	for i := 0; i+4 <= len(b); i++ {
+		if bytes.Equal(b[i:i+4], le[:]) {
+			b[i], b[i+1], b[i+2], b[i+3] = byte(bad), byte(bad>>8), byte(bad>>16), byte(bad>>24)
+			n++
+		}
+	}
+	require.Positive(t, n)
+	return b
+}
+
+func TestChecksumFailureAfterPartsLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	src, _ := serve(t, corruptLast(t, 11<<20), faultserver.Options{})
+	_, err := extract.Run(context.Background(), src, e.sink(), extract.Options{Prefix: "p", SmallEntry: partSize, Concurrency: 1})
+	require.ErrorIs(t, err, extract.ErrChecksum)
+	require.Equal(t, exitcode.BadInput, exitcode.Resolve(err))
+	e.requireEmpty(t)
+}
+
+// TestCancelAbortsMultipart: a cancellation (SIGTERM) in the middle of a
+// multipart upload aborts it and rolls back what was written.
+func TestCancelAbortsMultipart(t *testing.T) {
+	e := newEnv(t)
+	archive := corruptLast(t, 40<<20) // the CRC is never reached: we cancel first
+	src, _ := serve(t, archive, faultserver.Options{BytesPerSecond: 8 << 20})
+	ctx, cancel := context.WithCancel(context.Background())
+	var p extract.Progress
+	go func() {
+		for p.BytesDone.Load() < 12<<20 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	start := time.Now()
+	_, err := extract.Run(ctx, src, e.sink(), extract.Options{Prefix: "p", SmallEntry: partSize, Progress: &p})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, time.Since(start), 20*time.Second)
+	e.requireEmpty(t)
+}
+
+func TestDownloadCutsAreResumed(t *testing.T) {
+	e := newEnv(t)
+	spec := samplezip.Small()
+	spec.Large = []int64{7 << 20}
+	var buf bytes.Buffer
+	m, err := samplezip.Write(&buf, spec)
+	require.NoError(t, err)
+	src, _ := serve(t, buf.Bytes(), faultserver.Options{CutAfter: 300 << 10, CutTimes: 5, FailFirst: 0})
+	_, err = extract.Run(context.Background(), src, e.sink(), extract.Options{Prefix: "p", SmallEntry: partSize})
+	require.NoError(t, err)
+	objs, err := e.srv.Objects(context.Background(), e.bucket, "p/")
+	require.NoError(t, err)
+	require.Len(t, objs, len(m.Entries))
+	require.Positive(t, src.Stats().Retries)
+}
+
+func TestConfigErrors(t *testing.T) {
+	e := newEnv(t)
+	s := store.NewS3(e.client, store.S3Options{Bucket: "no-such-bucket"})
+	_, err := s.Put(context.Background(), "k", bytes.NewReader([]byte("x")), 1, crc32.ChecksumIEEE([]byte("x")))
+	require.Error(t, err)
+	require.Equal(t, exitcode.Usage, exitcode.Resolve(err), "%v", err)
+
+	// A wrong checksum is refused by the server (BadDigest) and leaves nothing.
+	s = e.sink()
+	_, err = s.Put(context.Background(), "k", bytes.NewReader([]byte("x")), 1, 12345)
+	require.Error(t, err)
+	e.requireEmpty(t)
+}
+
+func TestDirStore(t *testing.T) {
+	dir := t.TempDir()
+	d, err := store.NewDir(dir)
+	require.NoError(t, err)
+	defer d.Close()
+	ctx := context.Background()
+	_, err = d.Put(ctx, "p/a b/#c%.txt", strings.NewReader("hello"), 5, 0)
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(dir, "p", "a b", "#c%.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(b))
+
+	// A failing body leaves no file, not even a partial one.
+	_, err = d.Put(ctx, "p/bad.txt", io.MultiReader(strings.NewReader("abc"), errReader{}), 10, 0)
+	require.Error(t, err)
+	ents, err := os.ReadDir(filepath.Join(dir, "p"))
+	require.NoError(t, err)
+	require.Len(t, ents, 1) // only "a b"
+
+	// A short body is an error too.
+	_, err = d.Put(ctx, "p/short.txt", strings.NewReader("abc"), 10, 0)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+
+	// A symlink planted in the folder cannot lead outside it.
+	outside := t.TempDir()
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "p", "link")))
+	_, err = d.Put(ctx, "p/link/x.txt", strings.NewReader("x"), 1, 0)
+	require.Error(t, err)
+	ents, _ = os.ReadDir(outside)
+	require.Empty(t, ents)
+
+	require.NoError(t, d.Delete(ctx, []string{"p/a b/#c%.txt", "p/missing"}))
+	_, err = os.Stat(filepath.Join(dir, "p", "a b", "#c%.txt"))
+	require.True(t, errors.Is(err, os.ErrNotExist))
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("boom") }
+
+func keysOf(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
