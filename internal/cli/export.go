@@ -182,9 +182,7 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extra
 	prefix, _ := extract.CheckPrefix(v.packageName, true)
 	setMemoryLimit(v, env)
 
-	var sink interface {
-		extract.Sink
-	}
+	var sink extract.Sink
 	if v.localDir != "" {
 		d, err := store.NewDir(v.localDir)
 		if err != nil {

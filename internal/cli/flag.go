@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/dustin/go-humanize"
@@ -74,5 +73,3 @@ func (b *byteSize) Set(s string) error {
 	*b = byteSize(n)
 	return nil
 }
-
-var _ = os.LookupEnv

@@ -351,11 +351,9 @@ func (x *extractor) large(ctx context.Context, idx int, e *entry) (err error) {
 	rc := x.src.Stream(ctx, e.off, e.end-e.off)
 	defer rc.Close()
 	br := bufio.NewReaderSize(&rawReader{r: rc}, 64<<10)
-	hlen, err := readLocalHeader(br, e)
-	if err != nil {
+	if _, err := readLocalHeader(br, e); err != nil {
 		return err
 	}
-	_ = hlen
 	body, release, err := x.dec.open(e, io.LimitReader(br, e.csize))
 	if err != nil {
 		return err

@@ -70,6 +70,10 @@ type Options struct {
 	// MaxTries is the number of attempts for one request (default 6), and the
 	// number of resumes a stream may make without progress.
 	MaxTries uint
+	// IdleTimeout cancels a request whose answer or body stalls this long
+	// without a byte arriving; the stream then resumes with a new request
+	// (default 60 s).
+	IdleTimeout time.Duration
 	// InitialBackoff and MaxBackoff bound the delay between attempts
 	// (defaults 200 ms and 10 s). Delays are randomised (±50%).
 	InitialBackoff, MaxBackoff time.Duration
@@ -78,9 +82,13 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
 	if o.Client == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 32
+		t.ResponseHeaderTimeout = o.IdleTimeout
 		o.Client = &http.Client{Transport: t}
 	}
 	if o.TailSize <= 0 {
@@ -368,8 +376,10 @@ type stream struct {
 	ctx      context.Context
 	off, end int64
 	body     io.ReadCloser
-	stalls   uint // resumes since the last progress
-	resumes  uint // resumes in all
+	cancel   context.CancelFunc // cancels the current request
+	watchdog *time.Timer        // fires cancel after IdleTimeout without data
+	stalls   uint               // resumes since the last progress
+	resumes  uint               // resumes in all
 	bo       *backoff.ExponentialBackOff
 }
 
@@ -386,18 +396,24 @@ func (r *stream) Read(p []byte) (int, error) {
 		}
 		if r.body == nil {
 			if err := r.open(); err != nil {
-				return 0, err
+				if !errors.Is(err, errStalled) {
+					return 0, err
+				}
+				if err := r.stall(err); err != nil {
+					return 0, err
+				}
+				continue
 			}
 		}
 		n, err := r.body.Read(p)
 		r.off += int64(n)
 		r.src.fetched.Add(int64(n))
 		if n > 0 {
+			r.watchdog.Reset(r.src.opts.IdleTimeout)
 			r.stalls = 0
 			if err == io.EOF && r.off < r.end {
 				err = nil
-				r.body.Close()
-				r.body = nil
+				r.closeBody()
 			}
 			if err == io.EOF {
 				err = nil
@@ -419,23 +435,32 @@ func (r *stream) Read(p []byte) (int, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		r.dropBody(err)
-		r.stalls++
-		r.resumes++
-		if r.stalls >= r.src.opts.MaxTries || r.resumes >= 10*r.src.opts.MaxTries {
-			return 0, fmt.Errorf("%w: read bytes %d-%d: %w", ErrUnavailable, r.off, r.end-1, err)
+		if errors.Is(err, context.Canceled) {
+			err = errStalled
 		}
-		if err := r.wait(); err != nil {
+		r.dropBody(err)
+		if err := r.stall(err); err != nil {
 			return 0, err
 		}
 	}
 }
 
-func (r *stream) dropBody(err error) {
-	if r.body != nil {
-		r.body.Close()
-		r.body = nil
+// errStalled is the cause recorded when the idle watchdog ends a request.
+var errStalled = errors.New("httprange: no data within the idle timeout")
+
+// stall counts a failed attempt and waits before the next one, or gives up
+// when the budget is spent.
+func (r *stream) stall(cause error) error {
+	r.stalls++
+	r.resumes++
+	if r.stalls >= r.src.opts.MaxTries || r.resumes >= 10*r.src.opts.MaxTries {
+		return fmt.Errorf("%w: read bytes %d-%d: %w", ErrUnavailable, r.off, r.end-1, cause)
 	}
+	return r.wait()
+}
+
+func (r *stream) dropBody(err error) {
+	r.closeBody()
 	r.src.retries.Add(1)
 	r.src.opts.Logger.Warn("download interrupted; resuming with a Range request", "offset", r.off, "error", err.Error())
 }
@@ -455,21 +480,31 @@ func (r *stream) wait() error {
 }
 
 func (r *stream) open() error {
-	resp, err := r.src.get(r.ctx, fmt.Sprintf("bytes=%d-%d", r.off, r.end-1))
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.cancel = cancel
+	r.watchdog = time.AfterFunc(r.src.opts.IdleTimeout, cancel)
+	resp, err := r.src.get(ctx, fmt.Sprintf("bytes=%d-%d", r.off, r.end-1))
 	if err != nil {
+		r.closeBody()
+		if r.ctx.Err() == nil && errors.Is(err, context.Canceled) {
+			return errStalled
+		}
 		return err
 	}
 	if resp.StatusCode != http.StatusPartialContent {
 		resp.Body.Close()
+		r.closeBody()
 		return exitcode.Wrap(fmt.Errorf("httprange: the server answered %s to a Range request it honoured before", resp.Status), exitcode.Transient)
 	}
 	start, end, total, err := parseContentRange(resp.Header.Get("Content-Range"))
 	if err != nil || start != r.off || end > r.end-1 {
 		resp.Body.Close()
+		r.closeBody()
 		return exitcode.Wrap(fmt.Errorf("httprange: unexpected Content-Range %q for bytes %d-%d", resp.Header.Get("Content-Range"), r.off, r.end-1), exitcode.Transient)
 	}
 	if total != r.src.size || (r.src.etag != "" && resp.Header.Get("ETag") != "" && resp.Header.Get("ETag") != r.src.etag) {
 		resp.Body.Close()
+		r.closeBody()
 		return fmt.Errorf("%w: size %d, ETag %s (was %d, %s)", ErrChanged, total, resp.Header.Get("ETag"), r.src.size, r.src.etag)
 	}
 	r.body = resp.Body
@@ -477,12 +512,24 @@ func (r *stream) open() error {
 }
 
 func (r *stream) Close() error {
-	if r.body != nil {
-		err := r.body.Close()
-		r.body = nil
-		return err
-	}
+	r.closeBody()
 	return nil
+}
+
+// closeBody ends the current request, if any.
+func (r *stream) closeBody() {
+	if r.watchdog != nil {
+		r.watchdog.Stop()
+		r.watchdog = nil
+	}
+	if r.body != nil {
+		r.body.Close()
+		r.body = nil
+	}
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
 }
 
 var errUnsatisfiable = errors.New("httprange: range not satisfiable")

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +229,38 @@ func TestStreamCancel(t *testing.T) {
 	_, err = io.Copy(io.Discard, rc)
 	require.ErrorIs(t, err, context.Canceled)
 	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestStalledBodyResumes: a server that stops sending without closing the
+// connection is cut off by the idle timeout and the stream resumes.
+func TestStalledBodyResumes(t *testing.T) {
+	data := content(1 << 20)
+	var calls atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if n == 2 || n == 3 { // the stream's first two attempts stall after 1000 bytes
+			a, b, _ := strings.Cut(strings.TrimPrefix(r.Header.Get("Range"), "bytes="), "-")
+			start, _ := strconv.Atoi(a)
+			end, _ := strconv.Atoi(b)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, len(data)))
+			w.Header().Set("Content-Length", strconv.Itoa(end-start+1))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(data[start : start+1000])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // then silence, with the connection open
+			return
+		}
+		http.ServeContent(w, r, "x", time.Time{}, bytes.NewReader(data))
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	src, err := Open(context.Background(), srv.URL, fast(Options{TailSize: 1024, IdleTimeout: 100 * time.Millisecond}))
+	require.NoError(t, err)
+	got, err := io.ReadAll(src.Stream(context.Background(), 0, 100_000))
+	require.NoError(t, err)
+	require.Equal(t, data[:100_000], got)
+	require.GreaterOrEqual(t, src.Stats().Retries, int64(2))
+	require.Equal(t, int32(4), calls.Load())
 }
 
 func TestChangedFile(t *testing.T) {
