@@ -14,7 +14,7 @@ TEST_ENV := AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexisten
 	AWS_EC2_METADATA_DISABLED=true BW_REQUIRE_S3=1
 FUZZTIME ?= 10s
 BENCH ?= .
-BENCH_COUNT ?= 3
+BENCH_COUNT ?= 6
 
 .PHONY: help build tools test unit fuzz lint bench run clean
 
@@ -50,9 +50,9 @@ lint: $(BIN)/staticcheck ## gofmt, go vet, go mod tidy and staticcheck must be c
 	cd tools && $(GO) mod tidy -diff
 	$(BIN)/staticcheck ./...
 
-bench: tools build ## Benchmarks: job export vs the old Lambda's way vs an upload-only ceiling (see docs/performance.md).
+bench: tools build ## Benchmarks: job export vs the old Lambda's way vs an upload-only ceiling (docs/performance.md); BENCH_COUNT=6 runs.
 	@mkdir -p $(OUT)
-	$(TEST_ENV) BW_JOB_BIN=$(CURDIR)/$(BIN)/job $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCH_COUNT) -timeout 90m ./bench/ | tee $(OUT)/bench.txt
+	set -o pipefail; $(TEST_ENV) BW_JOB_BIN=$(CURDIR)/$(BIN)/job $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCH_COUNT) -timeout 90m ./bench/ | tee $(OUT)/bench.txt
 	$(BIN)/benchstat -col /impl $(OUT)/bench.txt | tee $(OUT)/benchstat.txt
 
 run: build ## Run the main job locally: make a sample export and extract it into out/run/.

@@ -30,12 +30,12 @@ func TestApplyEnvPrecedence(t *testing.T) {
 		env  map[string]string
 		want exportVars
 	}{
-		"defaults": {nil, nil, exportVars{concurrency: 4, partSize: 5 << 20}},
+		"defaults": {nil, nil, exportVars{concurrency: 16, partSize: 5 << 20}},
 		"env only": {nil, map[string]string{"PACKAGE_NAME": "env", "CONCURRENCY": "7", "PART_SIZE": "8MiB"},
 			exportVars{packageName: "env", concurrency: 7, partSize: 8 << 20}},
 		"flag wins": {[]string{"--package-name", "flag", "--concurrency", "2"}, map[string]string{"PACKAGE_NAME": "env", "CONCURRENCY": "7"},
 			exportVars{packageName: "flag", concurrency: 2, partSize: 5 << 20}},
-		"empty env ignored": {nil, map[string]string{"CONCURRENCY": ""}, exportVars{concurrency: 4, partSize: 5 << 20}},
+		"empty env ignored": {nil, map[string]string{"CONCURRENCY": ""}, exportVars{concurrency: 16, partSize: 5 << 20}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -70,7 +70,7 @@ func TestByteSize(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "p", concurrency: 4, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
+	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "p", concurrency: 4, bufferMemory: 60 << 20, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
 	require.NoError(t, ok.validate())
 	tests := map[string]struct {
 		edit func(*exportVars)

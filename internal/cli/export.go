@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/pflag"
@@ -28,6 +30,7 @@ type exportVars struct {
 	packageName      string
 	localDir         string
 	concurrency      int
+	bufferMemory     byteSize
 	partSize         byteSize
 	partConcurrency  int
 	maxBytes         byteSize
@@ -40,7 +43,8 @@ type exportVars struct {
 
 // Defaults sized for a 1 vCPU / 2 GB Fargate task; see docs/performance.md.
 const (
-	defaultConcurrency     = 4
+	defaultConcurrency     = 16
+	defaultBufferMemory    = 60 << 20
 	defaultPartSize        = 5 << 20
 	defaultPartConcurrency = 1
 	defaultMaxBytes        = 50 << 30
@@ -50,14 +54,15 @@ const (
 func newExportFlags(v *exportVars) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("export", pflag.ContinueOnError)
 	fs.SortFlags = false
-	v.partSize, v.maxBytes = defaultPartSize, defaultMaxBytes
+	v.partSize, v.maxBytes, v.bufferMemory = defaultPartSize, defaultMaxBytes, defaultBufferMemory
 	fs.StringVar(&v.downloadURL, flagDownloadURL, "", "Where the export ZIP is: the https URL Benchling returns (a presigned S3 link), or a local path or file:// URL for trying it out. Required.")
 	fs.StringVar(&v.registry, flagRegistry, "", "The S3 bucket that receives the files. Required unless --local-dir is given.")
 	fs.StringVar(&v.packageName, flagPackageName, "", `The key prefix, e.g. "benchling/etr_123": every entry lands at <package-name>/<entry path>. Required with --registry.`)
 	fs.StringVar(&v.localDir, flagLocalDir, "", "Write the files below this folder instead of S3 (at <local-dir>/<package-name>/<entry path>). For trying the job without AWS.")
-	fs.IntVar(&v.concurrency, flagConcurrency, defaultConcurrency, "Number of entries extracted and uploaded at once. Memory: each large entry in flight holds up to (part-concurrency+2) × part-size, each small one its own size, so the default 4 × 3 × 5 MiB costs at most 60 MiB.")
-	fs.Var(&v.partSize, flagPartSize, "Multipart part size, at least 5MiB. Entries up to this size are checked in memory and stored with one request; larger ones stream in parts of this size. Memory: see --concurrency. (default 5MiB)")
-	fs.IntVar(&v.partConcurrency, flagPartConcurrency, defaultPartConcurrency, "Parts of one large entry uploaded at once. Each extra part costs part-size of memory per entry in flight.")
+	fs.IntVar(&v.concurrency, flagConcurrency, defaultConcurrency, "Number of entries uploaded at once. Many small entries in flight hide the latency of each request; their memory is bounded by --buffer-memory.")
+	fs.Var(&v.bufferMemory, flagBufferMemory, "Memory for the data of entries in flight: a small entry counts its size, a large one (part-concurrency+2) × part-size, so the default allows 4 large entries (4 × 3 × 5 MiB) or many small ones at once. The process needs about 40 MiB more. (default 60MiB)")
+	fs.Var(&v.partSize, flagPartSize, "Multipart part size, at least 5MiB. Entries up to this size are checked in memory and stored with one request; larger ones stream in parts of this size. Memory: see --buffer-memory. (default 5MiB)")
+	fs.IntVar(&v.partConcurrency, flagPartConcurrency, defaultPartConcurrency, "Parts of one large entry uploaded at once. Each extra part costs part-size of memory per large entry in flight (see --buffer-memory).")
 	fs.Var(&v.maxBytes, flagMaxBytes, "Refuse an archive whose entries declare more uncompressed bytes than this in total; also caps the temporary file used when the download server ignores Range requests. (default 50GiB)")
 	fs.IntVar(&v.maxEntries, flagMaxEntries, defaultMaxEntries, "Refuse an archive with more entries than this (directories included). Memory: about 300 bytes per entry for the directory.")
 	fs.StringVar(&v.manifest, flagManifest, "", "Also write the list of stored files (key, size, CRC-32, ETag, version) as JSON to this local path.")
@@ -86,6 +91,9 @@ func (v *exportVars) validate() error {
 	}
 	if v.concurrency < 1 || v.concurrency > 64 {
 		errs = append(errs, fmt.Errorf("--%s must be between 1 and 64", flagConcurrency))
+	}
+	if v.bufferMemory < 5<<20 {
+		errs = append(errs, fmt.Errorf("--%s must be at least 5MiB", flagBufferMemory))
 	}
 	if v.partConcurrency < 1 || v.partConcurrency > 16 {
 		errs = append(errs, fmt.Errorf("--%s must be between 1 and 16", flagPartConcurrency))
@@ -191,7 +199,7 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extra
 		defer d.Close()
 		sink = d
 	} else {
-		client, err := newS3Client(ctx, env)
+		client, err := newS3Client(ctx, env, v.concurrency*v.partConcurrency)
 		if err != nil {
 			return extract.Result{}, httprange.Stats{}, 0, err
 		}
@@ -213,13 +221,15 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extra
 	var progress extract.Progress
 	rep := startReporter(ctx, &progress, log, env.Stderr, v.progressInterval)
 	res, err := extract.Run(ctx, src, sink, extract.Options{
-		Prefix:        prefix,
-		Concurrency:   v.concurrency,
-		MaxEntries:    v.maxEntries,
-		MaxTotalBytes: int64(v.maxBytes),
-		SmallEntry:    int64(v.partSize),
-		Logger:        log,
-		Progress:      &progress,
+		Prefix:           prefix,
+		Concurrency:      v.concurrency,
+		BufferMemory:     int64(v.bufferMemory),
+		LargeEntryMemory: int64(v.partConcurrency+2) * int64(v.partSize),
+		MaxEntries:       v.maxEntries,
+		MaxTotalBytes:    int64(v.maxBytes),
+		SmallEntry:       int64(v.partSize),
+		Logger:           log,
+		Progress:         &progress,
 	})
 	rep.stop()
 	if err != nil {
@@ -245,8 +255,12 @@ func destination(v exportVars, prefix string) string {
 // AWS_MAX_ATTEMPTS) and uses path-style addressing when an endpoint is set.
 // Throttling and 5xx answers are retried by the SDK's standard retryer;
 // without AWS_MAX_ATTEMPTS it makes up to 8 attempts.
-func newS3Client(ctx context.Context, env Env) (*s3.Client, error) {
-	var opts []func(*config.LoadOptions) error
+func newS3Client(ctx context.Context, env Env, conns int) (*s3.Client, error) {
+	// Keep a connection per upload in flight: a new one costs a TLS handshake.
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = conns + 4
+	})
+	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
 	if _, ok := env.Lookup("AWS_MAX_ATTEMPTS"); !ok {
 		opts = append(opts, config.WithRetryMaxAttempts(8))
 	}
@@ -264,15 +278,15 @@ func newS3Client(ctx context.Context, env Env) (*s3.Client, error) {
 	}), nil
 }
 
-// setMemoryLimit sets a soft memory limit from the flags (what the buffers
-// can hold, plus room for the runtime), unless GOMEMLIMIT is set, so the
-// garbage collector keeps the footprint near what the flags promise.
+// setMemoryLimit sets a soft memory limit from the flags (the buffer
+// memory plus room for the runtime and the directory), unless GOMEMLIMIT is
+// set, so the garbage collector keeps the footprint near what the flags
+// promise.
 func setMemoryLimit(v exportVars, env Env) {
 	if _, ok := env.Lookup("GOMEMLIMIT"); ok {
 		return
 	}
-	buffers := int64(v.concurrency) * int64(v.partConcurrency+2) * int64(v.partSize)
-	debug.SetMemoryLimit(buffers + 48<<20)
+	debug.SetMemoryLimit(int64(v.bufferMemory) + 32<<20)
 }
 
 func writeManifest(path string, files []extract.Object) (err error) {

@@ -20,6 +20,7 @@ const (
 	flagPackageName      = "package-name"
 	flagLocalDir         = "local-dir"
 	flagConcurrency      = "concurrency"
+	flagBufferMemory     = "buffer-memory"
 	flagPartSize         = "part-size"
 	flagPartConcurrency  = "part-concurrency"
 	flagMaxBytes         = "max-bytes"

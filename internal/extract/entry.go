@@ -2,6 +2,7 @@ package extract
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,7 +61,16 @@ func (d *decoders) open(e *entry, raw io.Reader) (r io.Reader, release func(), e
 	case methodStore:
 		return raw, func() {}, nil
 	case methodDeflate:
-		br := bufio.NewReaderSize(raw, 32<<10)
+		// The decoder has fast paths for these two readers only.
+		var br flate.Reader
+		switch r := raw.(type) {
+		case *bytes.Reader:
+			br = r
+		case *bufio.Reader:
+			br = r
+		default:
+			br = bufio.NewReaderSize(raw, 32<<10)
+		}
 		if fr, ok := d.flate.Get().(io.ReadCloser); ok {
 			if err := fr.(flate.Resetter).Reset(br, nil); err == nil {
 				return fr, func() { d.flate.Put(fr) }, nil
@@ -143,6 +153,32 @@ func srcErr(err error, sentinel error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %w", sentinel, err)
 	}
+	return err
+}
+
+// limitedReader reads at most n bytes from a bufio.Reader, and can skip
+// what is left.
+type limitedReader struct {
+	br *bufio.Reader
+	n  int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.br.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// rest discards what the decoder did not read.
+func (l *limitedReader) rest() error {
+	n, err := l.br.Discard(int(l.n))
+	l.n -= int64(n)
 	return err
 }
 

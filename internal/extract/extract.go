@@ -34,6 +34,7 @@ import (
 
 	"github.com/klauspost/compress/zip"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"benchling-webhook/internal/exitcode"
 )
@@ -70,7 +71,8 @@ type Object struct {
 
 // Defaults for [Options].
 const (
-	DefaultConcurrency   = 4
+	DefaultConcurrency   = 16
+	DefaultBufferMemory  = 60 << 20
 	DefaultMaxEntries    = 100_000
 	DefaultMaxTotalBytes = 50 << 30
 	DefaultSmallEntry    = 8 << 20
@@ -83,19 +85,34 @@ type Options struct {
 	// Prefix is put before every entry name, with a slash: "benchling/etr_1".
 	// It must have been checked with [CheckPrefix].
 	Prefix string
-	// Concurrency is the number of entries in flight (default 4).
+	// Concurrency is the number of entries stored at once (default 16).
+	// Small entries cost little, so many in flight hide the latency of
+	// each request; BufferMemory bounds what they hold.
 	Concurrency int
+	// BufferMemory bounds the memory held by entries in flight (default
+	// 60 MiB): a small entry counts its size, a large one LargeEntryMemory.
+	// At least one entry is always in flight.
+	BufferMemory int64
+	// LargeEntryMemory is what one streamed entry holds in the store's
+	// buffers (for S3: (part concurrency + 2) × part size). Default
+	// 3 × SmallEntry.
+	LargeEntryMemory int64
 	// MaxEntries caps the number of entries, directories included (default 100,000).
 	MaxEntries int
 	// MaxTotalBytes caps the sum of the declared uncompressed sizes (default 50 GiB).
 	MaxTotalBytes int64
 	// SmallEntry: entries up to this size are decompressed into memory,
 	// checked, and then stored with one request; larger ones are streamed.
-	// Default 8 MiB. Memory for small entries is at most
-	// (Concurrency+1) × SmallEntry.
+	// Default 8 MiB.
 	SmallEntry int64
-	// RollbackTimeout bounds the clean-up after a failure (default 20 s,
-	// inside the 30 s ECS allows after SIGTERM).
+	// RequestGrace is how long a store request already under way may go
+	// on after a failure or a cancellation (default 8 s). A request cut off
+	// in flight may still be committed by the server after the rollback has
+	// run; letting it finish makes its outcome known. Streamed bodies stop
+	// at once, which aborts their multipart uploads.
+	RequestGrace time.Duration
+	// RollbackTimeout bounds the clean-up after a failure (default 15 s;
+	// with RequestGrace inside the 30 s ECS allows after SIGTERM).
 	RollbackTimeout time.Duration
 	// Logger receives diagnostics; default: discard.
 	Logger *slog.Logger
@@ -158,8 +175,17 @@ func (o *Options) setDefaults() {
 	if o.SmallEntry <= 0 {
 		o.SmallEntry = DefaultSmallEntry
 	}
+	if o.BufferMemory <= 0 {
+		o.BufferMemory = DefaultBufferMemory
+	}
+	if o.LargeEntryMemory <= 0 {
+		o.LargeEntryMemory = 3 * o.SmallEntry
+	}
+	if o.RequestGrace <= 0 {
+		o.RequestGrace = 8 * time.Second
+	}
 	if o.RollbackTimeout <= 0 {
-		o.RollbackTimeout = 20 * time.Second
+		o.RollbackTimeout = 15 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -291,35 +317,65 @@ func cmpInt64(a, b int64) int {
 
 // extractor runs one extraction.
 type extractor struct {
-	src  Source
-	sink Sink
-	opts Options
-	dec  decoders
+	src    Source
+	sink   Sink
+	opts   Options
+	dec    decoders
+	bufs   bufferPool
+	mem    *semaphore.Weighted                                       // BufferMemory
+	submit func(weight int64, job func(context.Context) error) error // hands a job to the pool; the job releases weight
 
 	mu        sync.Mutex
 	objects   []Object // by entry index; Key == "" until stored
 	attempted []string // keys a Put was started for
 }
 
-// run streams all entries. Large entries stream straight from their own
-// Range request into the sink; runs of small entries are read with one
-// request by this goroutine, decompressed into memory, checked, and handed
-// to the pool for storing.
+// run streams all entries. This goroutine walks the archive in order: a
+// large entry becomes a job that streams from its own Range request into the
+// sink; a run of small neighbours is read with one request here,
+// decompressed into memory and checked, each becoming a job that stores it.
+// A fixed pool of Concurrency workers runs the jobs (long-lived goroutines
+// keep their grown stacks for the SDK's deep call chains), and a weighted
+// semaphore keeps the memory of entries in flight within BufferMemory.
 func (x *extractor) run(ctx context.Context, entries []*entry) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(x.opts.Concurrency)
+	jobs := make(chan func(context.Context) error)
+	for range x.opts.Concurrency {
+		g.Go(func() error {
+			for job := range jobs {
+				if err := job(gctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	x.mem = semaphore.NewWeighted(x.opts.BufferMemory)
+	x.submit = func(weight int64, job func(context.Context) error) error {
+		select {
+		case jobs <- func(ctx context.Context) error {
+			defer x.mem.Release(weight)
+			return job(ctx)
+		}:
+			return nil
+		case <-gctx.Done():
+			x.mem.Release(weight)
+			return gctx.Err()
+		}
+	}
 
 	var dispatchErr error
 	for i := 0; i < len(entries) && dispatchErr == nil; {
-		if err := gctx.Err(); err != nil {
-			break
-		}
 		e := entries[i]
 		if e.usize > x.opts.SmallEntry {
+			w := x.weight(x.opts.LargeEntryMemory)
+			if dispatchErr = x.mem.Acquire(gctx, w); dispatchErr != nil {
+				break
+			}
 			idx := i
-			g.Go(func() error { return x.large(gctx, idx, e) })
+			dispatchErr = x.submit(w, func(ctx context.Context) error { return x.large(ctx, idx, e) })
 			i++
 			continue
 		}
@@ -327,9 +383,10 @@ func (x *extractor) run(ctx context.Context, entries []*entry) error {
 		for j < len(entries) && entries[j].usize <= x.opts.SmallEntry && entries[j].end-e.off <= groupSpan {
 			j++
 		}
-		dispatchErr = x.smallRun(gctx, g, entries, i, j)
+		dispatchErr = x.smallRun(gctx, entries, i, j)
 		i = j
 	}
+	close(jobs)
 	if dispatchErr != nil {
 		cancel(dispatchErr)
 	}
@@ -346,6 +403,11 @@ func (x *extractor) run(ctx context.Context, entries []*entry) error {
 	return err
 }
 
+// weight caps w at the whole budget, so that one entry can always run.
+func (x *extractor) weight(w int64) int64 {
+	return min(max(w, 1), x.opts.BufferMemory)
+}
+
 // large streams one entry from its own Range request into the sink.
 func (x *extractor) large(ctx context.Context, idx int, e *entry) (err error) {
 	rc := x.src.Stream(ctx, e.off, e.end-e.off)
@@ -354,17 +416,33 @@ func (x *extractor) large(ctx context.Context, idx int, e *entry) (err error) {
 	if _, err := readLocalHeader(br, e); err != nil {
 		return err
 	}
-	body, release, err := x.dec.open(e, io.LimitReader(br, e.csize))
+	body, release, err := x.dec.open(e, &limitedReader{br: br, n: e.csize})
+	// (dec.open puts a bufio.Reader in front for deflate: its fast path.)
 	if err != nil {
 		return err
 	}
 	defer release()
-	return x.put(ctx, idx, e, newCheckReader(e, body, x.progressBytes()))
+	// The body stops with ctx (the upload then aborts); the requests get
+	// the grace period.
+	return x.put(ctx, idx, e, &ctxReader{ctx: ctx, r: newCheckReader(e, body, x.progressBytes())})
+}
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
 }
 
 // smallRun reads entries[i:j] (neighbours in the archive) with one Range
 // request, and stores each through the pool once it is in memory and checked.
-func (x *extractor) smallRun(ctx context.Context, g *errgroup.Group, entries []*entry, i, j int) error {
+func (x *extractor) smallRun(ctx context.Context, entries []*entry, i, j int) error {
 	start, end := entries[i].off, entries[j-1].end
 	rc := x.src.Stream(ctx, start, end-start)
 	defer rc.Close()
@@ -382,38 +460,74 @@ func (x *extractor) smallRun(ctx context.Context, g *errgroup.Group, entries []*
 		if err != nil {
 			return err
 		}
-		lr := &io.LimitedReader{R: br, N: e.csize}
-		body, release, err := x.dec.open(e, lr)
-		if err != nil {
+		w := x.weight(bufSize(e.usize))
+		if err := x.mem.Acquire(ctx, w); err != nil {
 			return err
 		}
-		buf := make([]byte, e.usize)
-		cr := newCheckReader(e, body, nil)
-		_, err = io.ReadFull(cr, buf)
-		if err == nil {
-			err = expectEOF(cr)
-		}
-		release()
+		buf, err := x.readSmall(br, e)
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrTruncated) {
-				err = fmt.Errorf("%w: entry %q: %w", ErrTruncated, e.name, err)
-			}
+			x.mem.Release(w)
 			return err
-		}
-		// Skip compressed bytes the decoder did not need.
-		if _, err := io.Copy(io.Discard, lr); err != nil {
-			return fmt.Errorf("entry %q: %w", e.name, srcErr(err, ErrTruncated))
 		}
 		pos = e.off + hlen + e.csize
 		idx := k
-		g.Go(func() error {
+		err = x.submit(w, func(ctx context.Context) error {
 			if p := x.opts.Progress; p != nil {
 				p.BytesDone.Add(int64(len(buf)))
 			}
+			defer x.bufs.put(buf)
 			return x.put(ctx, idx, e, bytes.NewReader(buf))
 		})
+		if err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// readSmall reads e's compressed data from br (positioned after its local
+// header), decompresses and checks it, and returns it in a pooled buffer.
+// Compressed data is first copied into a pooled buffer of its own when it
+// is no larger than the output: the decoders are much faster on a
+// *bytes.Reader than on a generic byte reader.
+func (x *extractor) readSmall(br *bufio.Reader, e *entry) (buf []byte, err error) {
+	lr := &limitedReader{br: br, n: e.csize}
+	var raw io.Reader = lr
+	if e.method != methodStore && e.csize <= bufSize(e.usize) {
+		cbuf := x.bufs.get(e.csize)
+		defer x.bufs.put(cbuf)
+		n, err := io.ReadFull(br, cbuf)
+		lr.n -= int64(n)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", e.name, srcErr(err, ErrTruncated))
+		}
+		raw = bytes.NewReader(cbuf)
+	}
+	body, release, err := x.dec.open(e, raw)
+	if err != nil {
+		return nil, err
+	}
+	buf = x.bufs.get(e.usize)
+	cr := newCheckReader(e, body, nil)
+	_, err = io.ReadFull(cr, buf)
+	if err == nil {
+		err = expectEOF(cr)
+	}
+	release()
+	if err == nil {
+		// Skip compressed bytes the decoder did not need.
+		if err = lr.rest(); err != nil {
+			err = fmt.Errorf("entry %q: %w", e.name, srcErr(err, ErrTruncated))
+		}
+	}
+	if err != nil {
+		x.bufs.put(buf)
+		if errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrTruncated) {
+			err = fmt.Errorf("%w: entry %q: %w", ErrTruncated, e.name, err)
+		}
+		return nil, err
+	}
+	return buf, nil
 }
 
 // expectEOF reads from a checkReader that has delivered the declared size:
@@ -442,12 +556,17 @@ func (x *extractor) progressBytes() *atomic.Int64 {
 }
 
 func (x *extractor) put(ctx context.Context, idx int, e *entry, body io.Reader) error {
-	// A Put cancelled in flight may still have been committed by the
-	// server, so the rollback covers every key a Put was started for.
+	if err := ctx.Err(); err != nil {
+		return err // no new request after a failure or a cancellation
+	}
+	// The rollback covers every key a Put was started for, in case one
+	// fails in a way that leaves its outcome unknown.
 	x.mu.Lock()
 	x.attempted = append(x.attempted, e.key)
 	x.mu.Unlock()
-	obj, err := x.sink.Put(ctx, e.key, body, e.usize, e.crc)
+	rctx, cancel := withGrace(ctx, x.opts.RequestGrace)
+	defer cancel()
+	obj, err := x.sink.Put(rctx, e.key, body, e.usize, e.crc)
 	if err != nil {
 		return err
 	}
@@ -460,6 +579,14 @@ func (x *extractor) put(ctx context.Context, idx int, e *entry, body io.Reader) 
 	}
 	x.opts.Logger.Debug("stored", "key", e.key, "bytes", e.usize)
 	return nil
+}
+
+// withGrace returns a context that is cancelled grace after parent is (or
+// when cancel is called), keeping parent's values.
+func withGrace(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancelCtx := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() { time.AfterFunc(grace, cancelCtx) })
+	return ctx, func() { stop(); cancelCtx() }
 }
 
 // rollback deletes what this run wrote (every key it started a Put for),

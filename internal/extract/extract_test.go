@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zip"
 	"github.com/klauspost/compress/zstd"
@@ -237,4 +238,33 @@ func listFiles(t *testing.T, dir string) map[string]string {
 	})
 	require.NoError(t, err)
 	return out
+}
+
+func TestWithGrace(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	ctx, stop := withGrace(parent, 50*time.Millisecond)
+	defer stop()
+	cancel()
+	require.NoError(t, ctx.Err(), "a request under way keeps going for the grace period")
+	require.Eventually(t, func() bool { return ctx.Err() != nil }, 5*time.Second, 5*time.Millisecond)
+
+	ctx, stop = withGrace(context.Background(), time.Hour)
+	stop()
+	require.Error(t, ctx.Err(), "cancel ends it at once")
+}
+
+func TestBufferPool(t *testing.T) {
+	var p bufferPool
+	for _, n := range []int64{0, 1, 4096, 4097, 1 << 20, 5<<20 + 3} {
+		b := p.get(n)
+		require.Len(t, b, int(n))
+		require.Equal(t, bufSize(n), int64(cap(b)))
+		require.GreaterOrEqual(t, int64(cap(b)), n)
+		require.LessOrEqual(t, int64(cap(b)), max(2*n, 4096))
+		p.put(b)
+		b2 := p.get(n)
+		require.Len(t, b2, int(n))
+		p.put(b2)
+	}
+	p.put(make([]byte, 100)) // not from the pool: ignored
 }

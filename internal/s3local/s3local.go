@@ -44,7 +44,7 @@ const (
 	// probeInterval is the pause between readiness probes.
 	probeInterval = 25 * time.Millisecond
 	// stopTimeout is how long Close waits after SIGTERM before SIGKILL.
-	stopTimeout = 2 * time.Second
+	stopTimeout = time.Second
 	// bindAttempts is how many ports Start tries when the chosen one was
 	// taken between picking it and versitygw binding it.
 	bindAttempts = 4
@@ -64,6 +64,11 @@ type Options struct {
 	// Stderr also receives versitygw's stdout and stderr, which always go
 	// to Dir/versitygw.log; nil means the log file only.
 	Stderr io.Writer
+	// NoKeepAlive makes versitygw close the connection after every
+	// request. By default it keeps connections open, as S3 does; without
+	// that, every request (each part of a multipart upload too) pays a new
+	// TLS handshake, which costs more CPU than a small upload itself.
+	NoKeepAlive bool
 }
 
 // Server is a running versitygw process. The exported fields are set by
@@ -82,12 +87,13 @@ type Server struct {
 	// SecretKey is the root user's secret access key (random per server).
 	SecretKey string
 
-	root    string        // absolute bucket root directory
-	logFile string        // absolute path of the server log
-	cmd     *exec.Cmd     // the versitygw process
-	done    chan struct{} // closed when cmd.Wait returns
-	waitErr error         // cmd.Wait's result, valid after done is closed
-	tail    *tailBuffer   // last bytes of the server's output
+	root      string        // absolute bucket root directory
+	logFile   string        // absolute path of the server log
+	keepAlive bool          // run with --keep-alive
+	cmd       *exec.Cmd     // the versitygw process
+	done      chan struct{} // closed when cmd.Wait returns
+	waitErr   error         // cmd.Wait's result, valid after done is closed
+	tail      *tailBuffer   // last bytes of the server's output
 
 	closeOnce sync.Once
 	closeErr  error
@@ -159,6 +165,7 @@ func start(ctx context.Context, opts Options, pickAddr func() (string, error)) (
 			SecretKey: secret,
 			root:      root,
 			logFile:   filepath.Join(dir, "versitygw.log"),
+			keepAlive: !opts.NoKeepAlive,
 		}
 		addr, err := pickAddr()
 		if err != nil {
@@ -192,16 +199,18 @@ func (s *Server) launch(ctx context.Context, addr, bin, keyFile string, stderr i
 		out = append(out, stderr)
 	}
 
-	cmd := exec.Command(bin,
-		"--port", addr,
+	args := []string{"--port", addr,
 		"--access", s.AccessKey,
 		"--secret", s.SecretKey,
 		"--region", s.Region,
 		"--cert", s.CAFile,
 		"--key", keyFile,
-		"--quiet",
-		"posix", s.root,
-	)
+		"--quiet"}
+	if s.keepAlive {
+		args = append(args, "--keep-alive")
+	}
+	args = append(args, "posix", s.root)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.root
 	cmd.Env = childEnv(os.Environ())
 	cmd.Stdout = out
@@ -312,9 +321,10 @@ func (s *Server) Close() error {
 		select {
 		case <-s.done:
 		case <-timer.C:
+			// With keep-alive, versitygw waits for its clients' idle
+			// connections to close; its data is temporary, so a kill is fine.
 			_ = s.cmd.Process.Kill()
 			<-s.done
-			s.closeErr = fmt.Errorf("stop versitygw: no exit %s after SIGTERM, killed", stopTimeout)
 		}
 	})
 	return s.closeErr
