@@ -60,7 +60,7 @@ func newExportFlags(v *exportVars) *pflag.FlagSet {
 	fs.StringVar(&v.packageName, flagPackageName, "", `The key prefix, e.g. "benchling/etr_123": every entry lands at <package-name>/<entry path>. Required with --registry.`)
 	fs.StringVar(&v.localDir, flagLocalDir, "", "Write the files below this folder instead of S3 (at <local-dir>/<package-name>/<entry path>). For trying the job without AWS.")
 	fs.IntVar(&v.concurrency, flagConcurrency, defaultConcurrency, "Number of entries uploaded at once. Many small entries in flight hide the latency of each request; their memory is bounded by --buffer-memory.")
-	fs.Var(&v.bufferMemory, flagBufferMemory, "Memory for the data of entries in flight: a small entry counts its size, a large one (part-concurrency+2) × part-size, so the default allows 4 large entries (4 × 3 × 5 MiB) or many small ones at once. The process needs about 40 MiB more. (default 60MiB)")
+	fs.Var(&v.bufferMemory, flagBufferMemory, "Memory for the data of entries in flight: a small entry counts its size, a large one (part-concurrency+3) × part-size, so the default allows 3 large entries (3 × 4 × 5 MiB) or many small ones at once. The process needs about 40 MiB more. (default 60MiB)")
 	fs.Var(&v.partSize, flagPartSize, "Multipart part size, at least 5MiB. Entries up to this size are checked in memory and stored with one request; larger ones stream in parts of this size. Memory: see --buffer-memory. (default 5MiB)")
 	fs.IntVar(&v.partConcurrency, flagPartConcurrency, defaultPartConcurrency, "Parts of one large entry uploaded at once. Each extra part costs part-size of memory per large entry in flight (see --buffer-memory).")
 	fs.Var(&v.maxBytes, flagMaxBytes, "Refuse an archive whose entries declare more uncompressed bytes than this in total; also caps the temporary file used when the download server ignores Range requests. (default 50GiB)")
@@ -224,7 +224,7 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extra
 		Prefix:           prefix,
 		Concurrency:      v.concurrency,
 		BufferMemory:     int64(v.bufferMemory),
-		LargeEntryMemory: int64(v.partConcurrency+2) * int64(v.partSize),
+		LargeEntryMemory: largeEntryMemory(v),
 		MaxEntries:       v.maxEntries,
 		MaxTotalBytes:    int64(v.maxBytes),
 		SmallEntry:       int64(v.partSize),
@@ -278,6 +278,13 @@ func newS3Client(ctx context.Context, env Env, conns int) (*s3.Client, error) {
 	}), nil
 }
 
+// largeEntryMemory is what one streamed entry holds in the S3 store: the
+// transfer manager's pool of part-concurrency+1 parts, plus its first part,
+// which it reads with io.ReadAll and so may grow to nearly twice part-size.
+func largeEntryMemory(v exportVars) int64 {
+	return int64(v.partConcurrency+3) * int64(v.partSize)
+}
+
 // setMemoryLimit sets a soft memory limit from the flags (the buffer
 // memory plus room for the runtime and the directory), unless GOMEMLIMIT is
 // set, so the garbage collector keeps the footprint near what the flags
@@ -286,7 +293,7 @@ func setMemoryLimit(v exportVars, env Env) {
 	if _, ok := env.Lookup("GOMEMLIMIT"); ok {
 		return
 	}
-	debug.SetMemoryLimit(int64(v.bufferMemory) + 32<<20)
+	debug.SetMemoryLimit(int64(v.bufferMemory) + 24<<20)
 }
 
 func writeManifest(path string, files []extract.Object) (err error) {

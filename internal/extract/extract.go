@@ -94,7 +94,7 @@ type Options struct {
 	// At least one entry is always in flight.
 	BufferMemory int64
 	// LargeEntryMemory is what one streamed entry holds in the store's
-	// buffers (for S3: (part concurrency + 2) × part size). Default
+	// buffers (for S3: (part concurrency + 3) × part size). Default
 	// 3 × SmallEntry.
 	LargeEntryMemory int64
 	// MaxEntries caps the number of entries, directories included (default 100,000).

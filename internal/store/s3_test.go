@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
@@ -131,6 +132,32 @@ func (e *env) requireEmptyUploads(t *testing.T) {
 	ups, err := e.srv.PendingUploads(context.Background(), e.bucket)
 	require.NoError(t, err)
 	require.Empty(t, ups)
+}
+
+// TestValidCorpusToS3: every valid corpus archive (odd names with spaces,
+// '#', '%', '?', '+', non-ASCII; empty files; zip64; zstd; data
+// descriptors; prepended stubs) lands at exactly the expected keys with
+// exactly the expected content.
+func TestValidCorpusToS3(t *testing.T) {
+	e := newEnv(t)
+	for i, tc := range zipcorpus.Cases() {
+		if tc.Want != "" {
+			continue
+		}
+		t.Run(tc.Name, func(t *testing.T) {
+			prefix := fmt.Sprintf("benchling/etr_%d", i)
+			src, _ := serve(t, tc.Build(), faultserver.Options{})
+			_, err := extract.Run(context.Background(), src, e.sink(), extract.Options{Prefix: prefix, SmallEntry: partSize})
+			require.NoError(t, err)
+			objs, err := e.srv.Objects(context.Background(), e.bucket, prefix+"/")
+			require.NoError(t, err)
+			got := map[string]string{}
+			for k, v := range objs {
+				got[strings.TrimPrefix(k, prefix+"/")] = string(v)
+			}
+			require.Equal(t, tc.Files, got)
+		})
+	}
 }
 
 // TestHostileToS3: every refused corpus archive leaves the bucket empty.
