@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/readers"
 )
 
 // Source is the archive. ReadAt serves the central directory; Stream serves
@@ -424,20 +425,7 @@ func (x *extractor) large(ctx context.Context, idx int, e *entry) (err error) {
 	defer release()
 	// The body stops with ctx (the upload then aborts); the requests get
 	// the grace period.
-	return x.put(ctx, idx, e, &ctxReader{ctx: ctx, r: newCheckReader(e, body, x.progressBytes())})
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r *ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
+	return x.put(ctx, idx, e, readers.WithContext(ctx, newCheckReader(e, body, x.progressBytes())))
 }
 
 // smallRun reads entries[i:j] (neighbours in the archive) with one Range

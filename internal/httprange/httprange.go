@@ -33,6 +33,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/readers"
 )
 
 // Sentinel errors. Each carries its exit code.
@@ -356,14 +357,14 @@ func (s *Source) Stream(ctx context.Context, off, n int64) io.ReadCloser {
 		return &errReader{err: fmt.Errorf("httprange: range %d+%d outside the file's %d bytes", off, n, s.size)}
 	}
 	if s.file != nil {
-		return &fileStream{ctx: ctx, r: io.NewSectionReader(s.file, off, n)}
+		return io.NopCloser(readers.WithContext(ctx, io.NewSectionReader(s.file, off, n)))
 	}
 	s.mu.Lock()
 	for _, b := range s.blocks {
 		if off >= b.off && off+n <= b.off+int64(len(b.data)) {
 			data := b.data[off-b.off : off-b.off+n]
 			s.mu.Unlock()
-			return io.NopCloser(&ctxReader{ctx: ctx, r: bytes.NewReader(data)})
+			return io.NopCloser(readers.WithContext(ctx, bytes.NewReader(data)))
 		}
 	}
 	s.mu.Unlock()
@@ -704,29 +705,3 @@ type errReader struct{ err error }
 
 func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
 func (r *errReader) Close() error             { return nil }
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r *ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
-}
-
-type fileStream struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r *fileStream) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
-}
-
-func (r *fileStream) Close() error { return nil }
