@@ -97,6 +97,12 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestDestination(t *testing.T) {
+	require.Equal(t, "out", destination(exportVars{localDir: "out/"}, ""))
+	require.Equal(t, filepath.Join("out", "benchling", "etr_1"), destination(exportVars{localDir: "out"}, "benchling/etr_1"))
+	require.Equal(t, "s3://b/benchling/etr_1/", destination(exportVars{registry: "b"}, "benchling/etr_1"))
+}
+
 // TestRunInProcess runs the command through Run, as main does.
 func TestRunInProcess(t *testing.T) {
 	dir := t.TempDir()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -245,7 +246,7 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extra
 
 func destination(v exportVars, prefix string) string {
 	if v.localDir != "" {
-		return v.localDir + "/" + prefix
+		return filepath.Join(v.localDir, filepath.FromSlash(prefix))
 	}
 	return "s3://" + v.registry + "/" + prefix + "/"
 }

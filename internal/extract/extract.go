@@ -417,8 +417,8 @@ func (x *extractor) large(ctx context.Context, idx int, e *entry) (err error) {
 	if _, err := readLocalHeader(br, e); err != nil {
 		return err
 	}
+	// For deflate, dec.open puts a bufio.Reader in front: the decoder's fast path.
 	body, release, err := x.dec.open(e, &limitedReader{br: br, n: e.csize})
-	// (dec.open puts a bufio.Reader in front for deflate: its fast path.)
 	if err != nil {
 		return err
 	}
