@@ -217,6 +217,20 @@ func (s *Source) Close() error {
 
 // openHTTP fetches the tail and learns the size.
 func (s *Source) openHTTP(ctx context.Context) error {
+	// The idle watchdog ends this request if its body stalls (the spool
+	// path reads a whole archive through it).
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watchdog := time.AfterFunc(s.opts.IdleTimeout, cancel)
+	defer watchdog.Stop()
+	err := s.openTail(reqCtx, watchdog)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, errStalled)
+	}
+	return err
+}
+
+func (s *Source) openTail(ctx context.Context, watchdog *time.Timer) error {
 	resp, err := s.get(ctx, fmt.Sprintf("bytes=-%d", s.opts.TailSize))
 	if err != nil {
 		if errors.Is(err, errUnsatisfiable) {
@@ -225,6 +239,7 @@ func (s *Source) openHTTP(ctx context.Context) error {
 		return err
 	}
 	defer resp.Body.Close()
+	resp.Body = &idleReader{ReadCloser: resp.Body, watchdog: watchdog, idle: s.opts.IdleTimeout}
 	s.etag = resp.Header.Get("ETag")
 	if resp.StatusCode == http.StatusOK {
 		if resp.ContentLength == 0 {
@@ -444,6 +459,21 @@ func (r *stream) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+// idleReader restarts the idle watchdog whenever bytes arrive.
+type idleReader struct {
+	io.ReadCloser
+	watchdog *time.Timer
+	idle     time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if n > 0 {
+		r.watchdog.Reset(r.idle)
+	}
+	return n, err
 }
 
 // errStalled is the cause recorded when the idle watchdog ends a request.

@@ -263,6 +263,25 @@ func TestStalledBodyResumes(t *testing.T) {
 	require.Equal(t, int32(4), calls.Load())
 }
 
+// TestStalledSpool: a server without Range support that stops sending in
+// the middle of the body does not hang Open.
+func TestStalledSpool(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.WriteHeader(http.StatusOK)
+		w.Write(make([]byte, 1000))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	start := time.Now()
+	_, err := Open(context.Background(), srv.URL, fast(Options{MaxSpool: 1 << 20, TempDir: t.TempDir(), IdleTimeout: 100 * time.Millisecond}))
+	require.Error(t, err)
+	require.Equal(t, exitcode.Transient, exitcode.Resolve(err), "%v", err)
+	require.Less(t, time.Since(start), 5*time.Second)
+}
+
 func TestChangedFile(t *testing.T) {
 	data := content(3 << 20)
 	etag := `"one"`
