@@ -18,4 +18,5 @@ var (
 	ErrOverlap           = exitcode.NewSentinel("extract: overlapping entries", exitcode.BadInput)
 	ErrDuplicateName     = exitcode.NewSentinel("extract: duplicate entry name", exitcode.BadInput)
 	ErrHeaderMismatch    = exitcode.NewSentinel("extract: local header disagrees with the central directory", exitcode.BadInput)
+	ErrReservedName      = exitcode.NewSentinel("extract: reserved entry name", exitcode.BadInput)
 )

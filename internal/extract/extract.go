@@ -2,10 +2,11 @@
 // local folder), entry by entry, with bounded memory.
 //
 // The archive is treated as hostile. Before anything is written, [Run]
-// checks the whole central directory: entry names (see [CheckName]),
-// encryption, compression methods, the entry count and the declared total
-// size against [Options] limits, duplicate names, and entries that overlap
-// (the non-recursive "zip bomb" trick). While streaming it checks each local
+// checks the whole central directory: entry names (see [CheckName]) and
+// names the caller reserved (Options.Reserved), encryption, compression
+// methods, the entry count and the declared total size against [Options]
+// limits, duplicate names, and entries that overlap (the non-recursive
+// "zip bomb" trick). While streaming it checks each local
 // header against the directory, the decompressed length and the CRC-32
 // (also when the CRC field is 0). When anything fails after objects were
 // written, Run deletes what it wrote in this run, so a failed export leaves
@@ -115,6 +116,12 @@ type Options struct {
 	// RollbackTimeout bounds the clean-up after a failure (default 15 s;
 	// with RequestGrace inside the 30 s ECS allows after SIGTERM).
 	RollbackTimeout time.Duration
+	// Reserved are names at the package root that the archive must not
+	// use, because the caller writes its own files there (README.md,
+	// entry.json, …). An entry with such a name, or below a folder with
+	// such a name, fails the plan with [ErrReservedName] before anything is
+	// written. Compared exactly (case-sensitive, like S3 keys).
+	Reserved []string
 	// Logger receives diagnostics; default: discard.
 	Logger *slog.Logger
 	// Progress, if set, is updated as entries are stored.
@@ -219,6 +226,9 @@ func plan(src Source, opts Options) ([]*entry, int, error) {
 	for i, f := range zr.File {
 		isDir, err := CheckName(f.Name)
 		if err != nil {
+			return nil, 0, err
+		}
+		if err := checkReserved(f.Name, opts.Reserved); err != nil {
 			return nil, 0, err
 		}
 		e := &entry{
@@ -577,21 +587,31 @@ func withGrace(parent context.Context, grace time.Duration) (context.Context, co
 	return ctx, func() { stop(); cancelCtx() }
 }
 
-// rollback deletes what this run wrote (every key it started a Put for),
-// with a fresh, bounded context so that it also works after cancellation
-// (SIGTERM).
+// rollback deletes what this run wrote (every key it started a Put for).
 func (x *extractor) rollback(ctx context.Context) {
 	x.mu.Lock()
 	keys := slices.Clone(x.attempted)
 	x.mu.Unlock()
+	_ = Rollback(ctx, x.sink, keys, x.opts)
+}
+
+// Rollback deletes keys from sink the way [Run] cleans up after a failure:
+// with a fresh context bounded by opts.RollbackTimeout, so that it also
+// works after a cancellation (SIGTERM), and logging the outcome to
+// opts.Logger (an error there means objects remain). Callers that write
+// more objects after a successful Run use it to undo the whole run when
+// that later step fails.
+func Rollback(ctx context.Context, sink Sink, keys []string, opts Options) error {
 	if len(keys) == 0 {
-		return
+		return nil
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.opts.RollbackTimeout)
+	opts.setDefaults()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.RollbackTimeout)
 	defer cancel()
-	if err := x.sink.Delete(rctx, keys); err != nil {
-		x.opts.Logger.Error("rollback failed: objects of this failed run remain", "objects", len(keys), "error", err.Error())
-		return
+	if err := sink.Delete(rctx, keys); err != nil {
+		opts.Logger.Error("rollback failed: objects of this failed run remain", "objects", len(keys), "error", err.Error())
+		return fmt.Errorf("extract: roll back %d objects: %w", len(keys), err)
 	}
-	x.opts.Logger.Warn("rolled back: deleted the objects this failed run had written", "objects", len(keys))
+	opts.Logger.Warn("rolled back: deleted the objects this failed run had written", "objects", len(keys))
+	return nil
 }

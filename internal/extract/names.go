@@ -65,6 +65,21 @@ func CheckPrefix(prefix string, allowEmpty bool) (string, error) {
 	return p, nil
 }
 
+// checkReserved refuses an entry whose first path element (the name at the
+// package root, file or folder) is one of reserved.
+func checkReserved(name string, reserved []string) error {
+	if len(reserved) == 0 {
+		return nil
+	}
+	first, _, _ := strings.Cut(name, "/")
+	for _, r := range reserved {
+		if first == r {
+			return fmt.Errorf("%w: entry %q clashes with the package's own %s", ErrReservedName, name, r)
+		}
+	}
+	return nil
+}
+
 // Key returns the object key for a checked entry name below prefix.
 func Key(prefix, name string) (string, error) {
 	key := name

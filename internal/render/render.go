@@ -1,0 +1,273 @@
+// Package render renders the text files of a Benchling entry's Quilt
+// package: README.md, from the entry (see [DecodeEntry]) and the list of
+// exported files, and the Quilt links ([Links]) that the README and the
+// Benchling canvas share.
+//
+// The templates live in templates/ and are compiled in with go:embed; a
+// [Renderer] reads them through an fs.FS, so tests can swap them. Output is
+// deterministic: the same input gives the same bytes (no clock, sorted
+// fields and files), so a package revision changes only when its content
+// does. Markdown is CommonMark with GitHub tables (what the Quilt catalog
+// renders); every value from Benchling or from the archive is escaped with
+// [mdEscape].
+package render
+
+import (
+	"bytes"
+	"cmp"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"slices"
+	"strings"
+	"text/template"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/dustin/go-humanize"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// readmeTemplate is the README's path in a Renderer's file system.
+const readmeTemplate = "templates/README.md.tmpl"
+
+// MaxListedFiles caps the rows of the README's file table; the rest are
+// counted in one line. The totals always cover every file.
+const MaxListedFiles = 1000
+
+// Renderer renders from templates. The zero value is not usable; use
+// [New]. Safe for concurrent use.
+type Renderer struct {
+	fs fs.FS // holds readmeTemplate
+}
+
+// New returns a Renderer using the embedded templates.
+func New() *Renderer { return &Renderer{fs: templateFS} }
+
+// File is one exported file of the package.
+type File struct {
+	Name string // path below the package root, "/"-separated
+	Size int64  // bytes
+}
+
+// READMEData is what README.md is rendered from.
+type READMEData struct {
+	// Entry is the Benchling entry the package holds.
+	Entry Entry
+	// Files are the files the export wrote, in any order.
+	Files []File
+	// PackageName is the Quilt package name, "benchling/etr_123".
+	PackageName string
+	// Registry is the S3 bucket of the package; empty for a local folder.
+	Registry string
+	// CatalogHost is the Quilt catalog's host name, "catalog.example.com".
+	// When it and Registry are set the README links to the package in the
+	// catalog, to its revise page, and to QuiltSync.
+	CatalogHost string
+}
+
+// QuiltLinks are the links to a package, as the old system put them on the
+// Benchling canvas.
+type QuiltLinks struct {
+	Catalog   string // https://{catalog}/b/{bucket}/packages/{package}
+	Revise    string // Catalog + "?action=revisePackage" (the drop zone)
+	QuiltSync string // quilt+s3://{bucket}#package={package}&catalog={catalog}
+}
+
+// Links returns the Quilt links of package packageName in bucket.
+// catalogHost may carry an https:// scheme and a trailing slash; both are
+// dropped. Without a catalog host, Catalog and Revise are empty and
+// QuiltSync has no catalog parameter. The bucket and each element of the
+// package name are path-escaped in the catalog URL (a no-op for valid
+// Quilt names).
+func Links(catalogHost, bucket, packageName string) QuiltLinks {
+	host := strings.TrimRight(strings.TrimPrefix(strings.TrimPrefix(catalogHost, "https://"), "http://"), "/")
+	var l QuiltLinks
+	sync := "quilt+s3://" + bucket + "#package=" + packageName
+	if host == "" {
+		l.QuiltSync = sync
+		return l
+	}
+	segs := strings.Split(packageName, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	l.Catalog = "https://" + host + "/b/" + url.PathEscape(bucket) + "/packages/" + strings.Join(segs, "/")
+	l.Revise = l.Catalog + "?action=revisePackage"
+	l.QuiltSync = sync + "&catalog=" + host
+	return l
+}
+
+// readmeView is what the README template sees: the data sorted and
+// summed, with no maps or pointers, so that a missing value is a zero value
+// (rendered "—"), never "<no value>".
+type readmeView struct {
+	Entry       Entry
+	Fields      []namedField // sorted by name
+	Files       []fileRow    // sorted by path, at most MaxListedFiles
+	MoreFiles   int          // files left out of Files
+	FileCount   int
+	TotalBytes  int64
+	PackageName string
+	Registry    string
+	HasLinks    bool
+	Links       QuiltLinks
+}
+
+type namedField struct {
+	Name string
+	Field
+}
+
+type fileRow struct {
+	File
+	Href string // relative link from README.md, each path element escaped
+}
+
+// README renders README.md for d.
+func (r *Renderer) README(d READMEData) ([]byte, error) {
+	tmpl, err := template.New("README.md.tmpl").Option("missingkey=error").Funcs(funcs).ParseFS(r.fs, readmeTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("render: parse %s: %w", readmeTemplate, err)
+	}
+	v := readmeView{
+		Entry: d.Entry, PackageName: d.PackageName, Registry: d.Registry, FileCount: len(d.Files),
+	}
+	for name, f := range d.Entry.Fields {
+		v.Fields = append(v.Fields, namedField{Name: name, Field: f})
+	}
+	slices.SortFunc(v.Fields, func(a, b namedField) int { return strings.Compare(a.Name, b.Name) })
+	files := slices.Clone(d.Files)
+	slices.SortFunc(files, func(a, b File) int { return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.Size, b.Size)) })
+	for i, f := range files {
+		v.TotalBytes += f.Size
+		if i < MaxListedFiles {
+			v.Files = append(v.Files, fileRow{File: f, Href: relHref(f.Name)})
+		}
+	}
+	v.MoreFiles = len(files) - len(v.Files)
+	if d.CatalogHost != "" && d.Registry != "" && d.PackageName != "" {
+		v.HasLinks, v.Links = true, Links(d.CatalogHost, d.Registry, d.PackageName)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, v); err != nil {
+		return nil, fmt.Errorf("render: %s: %w", readmeTemplate, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// funcs are the template functions.
+var funcs = template.FuncMap{
+	// md escapes text for Markdown, or gives "—" when it is empty.
+	"md": func(s string) string { return orDash(mdEscape(s)) },
+	// link makes a Markdown link of already escaped text to url, or
+	// returns the text alone when url is empty or not http(s) / quilt+s3.
+	"link": func(text, url string) string {
+		if dest, ok := linkDest(url); ok {
+			return "[" + text + "](" + dest + ")"
+		}
+		return text
+	},
+	// user renders a user as "name <handle@id>", escaped, or "—".
+	"user": func(u User) string { return orDash(mdEscape(u.String())) },
+	// schema renders a schema as "name (id)", escaped, or "—".
+	"schema": func(s Schema) string {
+		switch {
+		case s.Name != "" && s.ID != "":
+			return mdEscape(s.Name) + " (" + mdEscape(s.ID) + ")"
+		case s.Name != "" || s.ID != "":
+			return mdEscape(s.Name + s.ID)
+		}
+		return "—"
+	},
+	// size renders a byte count in IEC units: "1.5 KiB".
+	"size": func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
+	// plural returns word with an "s" unless n is 1.
+	"plural": func(n int, word string) string {
+		if n == 1 {
+			return word
+		}
+		return word + "s"
+	},
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// mdEscape makes s safe as inline Markdown text, in a paragraph, a list item
+// or a GitHub table cell, so that it renders as itself:
+//   - line breaks and other control characters become spaces (a line break
+//     would end a table row, or start a heading or a list), and leading and
+//     trailing space is dropped;
+//   - characters with a Markdown meaning get a backslash: \ ` * [ ] < > # |
+//     ~ & $ ! and _ (except inside a word, where CommonMark gives it no
+//     meaning, so that ids such as etr_123 stay readable). `<` and `&`
+//     escaped cannot start HTML or an entity; `|` escaped does not split a
+//     table cell.
+func mdEscape(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	s = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, strings.ReplaceAll(s, "\r\n", " ")))
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	var prev rune
+	for i, r := range s {
+		switch r {
+		case '\\', '`', '*', '[', ']', '<', '>', '#', '|', '~', '&', '$', '!':
+			b.WriteByte('\\')
+		case '_':
+			next, _ := utf8.DecodeRuneInString(s[i+1:])
+			if !isWordRune(prev) || !isWordRune(next) {
+				b.WriteByte('\\')
+			}
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// linkDest returns u as a Markdown link destination, if it is an absolute
+// http, https or quilt+s3 URL. Characters that would end the destination or
+// a table cell are percent-encoded.
+func linkDest(u string) (string, bool) {
+	p, err := url.Parse(strings.TrimSpace(u))
+	if err != nil || p.Host == "" {
+		return "", false
+	}
+	switch strings.ToLower(p.Scheme) {
+	case "http", "https", "quilt+s3":
+	default:
+		return "", false
+	}
+	return destEscaper.Replace(p.String()), true
+}
+
+var destEscaper = strings.NewReplacer(
+	" ", "%20", "(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "|", "%7C",
+	"`", "%60", `"`, "%22", `\`, "%5C", "[", "%5B", "]", "%5D", "\n", "%0A", "\r", "%0D",
+)
+
+// relHref is the relative link from README.md to the file at name.
+func relHref(name string) string {
+	segs := strings.Split(name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
