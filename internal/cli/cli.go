@@ -30,10 +30,11 @@ const usage = `job: the benchling-webhook container's commands.
 
 Usage:
   job export [flags]   stream a Benchling export ZIP into S3 (or a folder)
+  job verify [flags]   verify a Benchling webhook (signature, timestamp, source IP)
   job version          print the version
   job help             print this help
 
-Run "job export --help" for its flags. Exit codes: 0 ok, 1 internal error,
+Run "job export --help" or "job verify --help" for their flags. Exit codes: 0 ok, 1 internal error,
 2 usage or configuration, 3 bad input (a retry cannot help), 4 transient
 (a retry may help), 130/143 interrupted by SIGINT/SIGTERM.
 `
@@ -50,6 +51,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 	switch args[0] {
 	case "export":
 		return runExport(ctx, args[1:], env)
+	case "verify":
+		return runVerify(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, Version)
 		return exitcode.OK

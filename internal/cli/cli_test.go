@@ -3,15 +3,24 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/render"
+	"benchling-webhook/internal/s3local"
 	"benchling-webhook/internal/samplezip"
 )
 
@@ -120,4 +129,249 @@ func TestRunInProcess(t *testing.T) {
 	require.False(t, strings.HasPrefix(errb.String(), "{"), "text logs were asked for")
 	_, err = os.Stat(filepath.Join(dir, "out", m.Entries[0].Name))
 	require.NoError(t, err)
+}
+
+func TestReadmeFlagEnv(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		env     map[string]string
+		want    bool
+		wantErr string
+	}{
+		"off by default":  {nil, nil, false, ""},
+		"env true":        {nil, map[string]string{"README": "true"}, true, ""},
+		"env 1":           {nil, map[string]string{"README": "1"}, true, ""},
+		"env false":       {nil, map[string]string{"README": "false"}, false, ""},
+		"flag wins":       {[]string{"--readme=false"}, map[string]string{"README": "true"}, false, ""},
+		"flag on":         {[]string{"--readme"}, map[string]string{"README": "0"}, true, ""},
+		"env not a bool":  {nil, map[string]string{"README": "yes"}, false, "environment variable README"},
+		"catalog via env": {nil, map[string]string{"CATALOG_HOST": "c.example.com"}, false, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var v exportVars
+			fs := newExportFlags(&v)
+			require.NoError(t, fs.Parse(tc.args))
+			err := applyEnv(fs, func(k string) (string, bool) { s, ok := tc.env[k]; return s, ok })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				require.Equal(t, exitcode.Usage, exitcode.Resolve(err))
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, v.readme)
+			require.Equal(t, tc.env["CATALOG_HOST"], v.catalogHost)
+		})
+	}
+	require.Equal(t, "README", envName(flagReadme))
+	require.Equal(t, "CATALOG_HOST", envName(flagCatalogHost))
+}
+
+func TestValidateCatalogHost(t *testing.T) {
+	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "p", concurrency: 4, bufferMemory: 60 << 20, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
+	for host, valid := range map[string]bool{
+		"catalog.example.com": true, "https://catalog.example.com/": true, "localhost:3000": true,
+		"https://c.example.com/b/x": false, "c.example.com?x": false, "a b": false, "https://": false, "user@host": false,
+	} {
+		v := ok
+		v.catalogHost = host
+		if valid {
+			require.NoError(t, v.validate(), host)
+		} else {
+			require.ErrorContains(t, v.validate(), "--catalog-host", host)
+		}
+	}
+}
+
+// fixtureEntry returns the entry of internal/render's fixture, minified
+// and without the {"entry":…} wrapper, as the state machine stores it.
+func fixtureEntry(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "render", "testdata", "entry.json"))
+	require.NoError(t, err)
+	var whole struct{ Entry json.RawMessage }
+	require.NoError(t, json.Unmarshal(b, &whole))
+	var out bytes.Buffer
+	require.NoError(t, json.Compact(&out, whole.Entry))
+	return out.Bytes()
+}
+
+// runExportT runs "job export args…" in process with env as the environment.
+func runExportT(t *testing.T, env map[string]string, args ...string) (int, exportResult, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), append([]string{"export", "--log-format", "text"}, args...),
+		Env{Stdout: &out, Stderr: &errb, Lookup: func(k string) (string, bool) { s, ok := env[k]; return s, ok }})
+	var res exportResult
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(out.Bytes()), &res), out.String())
+	return code, res, errb.String()
+}
+
+// treeFiles lists the files below dir, slash-separated and relative.
+func treeFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	}))
+	return files
+}
+
+func TestExportReadmeLocal(t *testing.T) {
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "e.zip")
+	m, err := samplezip.WriteFile(zipPath, samplezip.Small())
+	require.NoError(t, err)
+	out := filepath.Join(dir, "out")
+	pkg := filepath.Join(out, "benchling", "etr_0uKCQZ8f")
+	require.NoError(t, os.MkdirAll(pkg, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(pkg, "entry.json"), fixtureEntry(t), 0o644))
+
+	// README=true from the environment, as the state machine sets it.
+	code, res, stderr := runExportT(t, map[string]string{"README": "true", "CATALOG_HOST": "catalog.example.com"},
+		"--download-url", zipPath, "--local-dir", out, "--package-name", "benchling/etr_0uKCQZ8f")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, len(m.Entries), res.Body.NumFiles, "numFiles counts the archive's files only")
+	require.Equal(t, "benchling/etr_0uKCQZ8f/README.md", res.Body.Readme)
+	require.Contains(t, stderr, "readme written")
+
+	got, err := os.ReadFile(filepath.Join(pkg, "README.md"))
+	require.NoError(t, err)
+	entry, err := render.DecodeEntry(fixtureEntry(t))
+	require.NoError(t, err)
+	files := make([]render.File, len(m.Entries))
+	for i, e := range m.Entries {
+		files[i] = render.File{Name: e.Name, Size: e.Size}
+	}
+	// No --registry: a local folder has no bucket, so no Quilt links.
+	want, err := render.New().README(render.READMEData{Entry: entry, Files: files, PackageName: "benchling/etr_0uKCQZ8f", CatalogHost: "catalog.example.com"})
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got))
+	s := string(got)
+	require.Contains(t, s, "| Display ID | EXP25000007 |")
+	require.Contains(t, s, "| Path | Size | Bytes |")
+	require.Contains(t, s, "| Creator | Ernest Prabhakar \\<eprabhakar@ent_9CIv9U8P\\> |")
+	require.Contains(t, s, "[entry.json](entry.json)")
+	for _, e := range m.Entries {
+		require.Contains(t, s, "| "+strconv.FormatInt(e.Size, 10)+" |\n", e.Name)
+	}
+	require.Len(t, treeFiles(t, pkg), len(m.Entries)+2, "the files, entry.json and README.md")
+}
+
+func TestExportReadmeFailures(t *testing.T) {
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "e.zip")
+	_, err := samplezip.WriteFile(zipPath, samplezip.Small())
+	require.NoError(t, err)
+	reservedZip := filepath.Join(dir, "reserved.zip")
+	_, err = samplezip.WriteFile(reservedZip, samplezip.Spec{Files: 3, TotalBytes: 3000, Compressible: 1, Names: []string{"data.csv", "README.md"}})
+	require.NoError(t, err)
+
+	tests := map[string]struct {
+		zip    string
+		setup  func(t *testing.T, pkg string) // prepares <out>/p
+		code   int
+		errMsg string
+		remain []string // files left in <out>/p afterwards
+	}{
+		"missing entry.json": {zipPath, func(*testing.T, string) {}, exitcode.Usage,
+			"entry.json: not found: with --readme the state machine must write entry.json before the export runs", nil},
+		"entry.json not JSON": {zipPath, func(t *testing.T, pkg string) { writeFile(t, pkg, "entry.json", "<html>") }, exitcode.BadInput,
+			"render: invalid entry JSON", []string{"entry.json"}},
+		"entry.json without id": {zipPath, func(t *testing.T, pkg string) { writeFile(t, pkg, "entry.json", `{"entry":{"name":"x"}}`) }, exitcode.BadInput,
+			`no "id"`, []string{"entry.json"}},
+		"reserved name in archive": {reservedZip, func(t *testing.T, pkg string) { writeFile(t, pkg, "entry.json", string(fixtureEntry(t))) }, exitcode.BadInput,
+			`extract: reserved entry name: entry "README.md" clashes with the package's own README.md`, []string{"entry.json"}},
+		// README.md cannot be written (a folder is in the way): the
+		// archive's files, already written, are deleted again.
+		"readme write fails": {zipPath, func(t *testing.T, pkg string) {
+			writeFile(t, pkg, "entry.json", string(fixtureEntry(t)))
+			writeFile(t, pkg, "README.md/keep", "x")
+		}, exitcode.Usage, "write README.md", []string{"README.md/keep", "entry.json"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			out := t.TempDir()
+			pkg := filepath.Join(out, "p")
+			require.NoError(t, os.MkdirAll(pkg, 0o755))
+			tc.setup(t, pkg)
+			code, res, stderr := runExportT(t, nil, "--download-url", tc.zip, "--local-dir", out, "--package-name", "p", "--readme")
+			require.Equal(t, tc.code, code, stderr)
+			require.Contains(t, res.Body.Error, tc.errMsg)
+			require.Zero(t, res.Body.NumFiles)
+			require.Empty(t, res.Body.Readme)
+			require.ElementsMatch(t, tc.remain, treeFiles(t, pkg), "nothing of the export is left")
+		})
+	}
+
+	// Without --readme the archive with a README.md is exported as before.
+	out := t.TempDir()
+	code, res, stderr := runExportT(t, nil, "--download-url", reservedZip, "--local-dir", out)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, 3, res.Body.NumFiles)
+}
+
+func writeFile(t *testing.T, dir, name, content string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+}
+
+// TestExportReadmeS3 runs the export with --readme against a local S3
+// server (versitygw; skipped without it, see `make tools`).
+func TestExportReadmeS3(t *testing.T) {
+	srv := s3local.StartT(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	require.NoError(t, srv.CreateBucket(ctx, "registry"))
+	client, err := srv.Client(ctx)
+	require.NoError(t, err)
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String("registry"), Key: aws.String("benchling/etr_0uKCQZ8f/entry.json"),
+		Body: bytes.NewReader(fixtureEntry(t)), ContentType: aws.String("application/json"),
+	})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "e.zip")
+	m, err := samplezip.WriteFile(zipPath, samplezip.Small())
+	require.NoError(t, err)
+
+	code, res, stderr := runExportT(t, nil, "--download-url", zipPath, "--registry", "registry",
+		"--package-name", "benchling/etr_0uKCQZ8f", "--readme", "--catalog-host", "catalog.example.com")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "benchling/etr_0uKCQZ8f/README.md", res.Body.Readme)
+	objs, err := srv.Objects(ctx, "registry", "benchling/etr_0uKCQZ8f/")
+	require.NoError(t, err)
+	require.Len(t, objs, len(m.Entries)+2)
+	readme := string(objs["benchling/etr_0uKCQZ8f/README.md"])
+	require.Contains(t, readme, "| Display ID | EXP25000007 |")
+	require.Contains(t, readme, "(https://catalog.example.com/b/registry/packages/benchling/etr_0uKCQZ8f)")
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String("registry"), Key: aws.String("benchling/etr_0uKCQZ8f/README.md"), ChecksumMode: s3types.ChecksumModeEnabled,
+	})
+	require.NoError(t, err)
+	require.Equal(t, "text/markdown; charset=utf-8", aws.ToString(head.ContentType))
+	require.Equal(t, crcBase64(crc32.ChecksumIEEE([]byte(readme))), aws.ToString(head.ChecksumCRC32))
+
+	// No entry.json under this prefix: exit 2, nothing written.
+	code, res, stderr = runExportT(t, nil, "--download-url", zipPath, "--registry", "registry", "--package-name", "benchling/etr_missing", "--readme")
+	require.Equal(t, exitcode.Usage, code, stderr)
+	require.Contains(t, res.Body.Error, "s3://registry/benchling/etr_missing/entry.json: not found")
+	objs, err = srv.Objects(ctx, "registry", "benchling/etr_missing/")
+	require.NoError(t, err)
+	require.Empty(t, objs)
+}
+
+func crcBase64(crc uint32) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], crc)
+	return base64.StdEncoding.EncodeToString(b[:])
 }

@@ -1,26 +1,35 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/spf13/pflag"
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
 	"benchling-webhook/internal/httprange"
+	"benchling-webhook/internal/render"
 	"benchling-webhook/internal/store"
 )
 
@@ -40,6 +49,8 @@ type exportVars struct {
 	progressInterval time.Duration
 	logFormat        string
 	logLevel         string
+	readme           bool
+	catalogHost      string
 }
 
 // Defaults sized for a 1 vCPU / 2 GB Fargate task; see docs/performance.md.
@@ -61,15 +72,20 @@ func newExportFlags(v *exportVars) *pflag.FlagSet {
 	fs.StringVar(&v.packageName, flagPackageName, "", `The key prefix, e.g. "benchling/etr_123": every entry lands at <package-name>/<entry path>. Required with --registry.`)
 	fs.StringVar(&v.localDir, flagLocalDir, "", "Write the files below this folder instead of S3 (at <local-dir>/<package-name>/<entry path>). For trying the job without AWS.")
 	fs.IntVar(&v.concurrency, flagConcurrency, defaultConcurrency, "Number of entries uploaded at once. Many small entries in flight hide the latency of each request; their memory is bounded by --buffer-memory.")
-	fs.Var(&v.bufferMemory, flagBufferMemory, "Memory for the data of entries in flight: a small entry counts its size, a large one (part-concurrency+3) × part-size, so the default allows 3 large entries (3 × 4 × 5 MiB) or many small ones at once. The process needs about 40 MiB more. (default 60MiB)")
-	fs.Var(&v.partSize, flagPartSize, "Multipart part size, at least 5MiB. Entries up to this size are checked in memory and stored with one request; larger ones stream in parts of this size. Memory: see --buffer-memory. (default 5MiB)")
+	fs.Var(&v.bufferMemory, flagBufferMemory, "Memory for the data of entries in flight: a small entry counts its size, a large one (part-concurrency+3) × part-size, so the default allows 3 large entries (3 × 4 × 5 MiB) or many small ones at once. The process needs about 40 MiB more.")
+	fs.Var(&v.partSize, flagPartSize, "Multipart part size, at least 5MiB. Entries up to this size are checked in memory and stored with one request; larger ones stream in parts of this size. Memory: see --buffer-memory.")
 	fs.IntVar(&v.partConcurrency, flagPartConcurrency, defaultPartConcurrency, "Parts of one large entry uploaded at once. Each extra part costs part-size of memory per large entry in flight (see --buffer-memory).")
-	fs.Var(&v.maxBytes, flagMaxBytes, "Refuse an archive whose entries declare more uncompressed bytes than this in total; also caps the temporary file used when the download server ignores Range requests. (default 50GiB)")
+	fs.Var(&v.maxBytes, flagMaxBytes, "Refuse an archive whose entries declare more uncompressed bytes than this in total; also caps the temporary file used when the download server ignores Range requests.")
 	fs.IntVar(&v.maxEntries, flagMaxEntries, defaultMaxEntries, "Refuse an archive with more entries than this (directories included). Memory: about 300 bytes per entry for the directory.")
 	fs.StringVar(&v.manifest, flagManifest, "", "Also write the list of stored files (key, size, CRC-32, ETag, version) as JSON to this local path.")
 	fs.DurationVar(&v.progressInterval, flagProgressInterval, 5*time.Second, "How often to log a progress line (files, bytes, rate); 0 turns it off.")
 	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
 	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
+	fs.BoolVar(&v.readme, flagReadme, false, "Also write <package-name>/README.md, rendered from <package-name>/entry.json and the list of exported files. "+
+		"entry.json is read from the same bucket or folder before the download starts: the state machine must have written it (missing: exit 2; not an entry: exit 3). "+
+		"An archive with README.md, entry.json or input.json at its root is then refused (exit 3), and a failure to write the README deletes the exported files. "+
+		"The result line gives its key as \"readme\"; numFiles and --manifest count the archive's files only. Off by default; README=true turns it on from the environment.")
+	fs.StringVar(&v.catalogHost, flagCatalogHost, "", "The Quilt catalog's host name, e.g. catalog.example.com. With --readme and --registry, the README links to the package in the catalog, to its revise page and to QuiltSync.")
 	return fs
 }
 
@@ -111,6 +127,12 @@ func (v *exportVars) validate() error {
 	if v.progressInterval < 0 {
 		errs = append(errs, fmt.Errorf("--%s must not be negative", flagProgressInterval))
 	}
+	if v.catalogHost != "" {
+		h := strings.TrimRight(strings.TrimPrefix(strings.TrimPrefix(v.catalogHost, "https://"), "http://"), "/")
+		if h == "" || strings.ContainsAny(h, "/?#@\\ \t\r\n") {
+			errs = append(errs, fmt.Errorf("--%s must be a host name such as catalog.example.com, not %q", flagCatalogHost, v.catalogHost))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -133,6 +155,7 @@ type exportBody struct {
 	ArchiveBytes int64  `json:"archiveBytes"`
 	Requests     int64  `json:"requests"`
 	BytesFetched int64  `json:"bytesFetched"`
+	Readme       string `json:"readme,omitempty"` // the README's key, with --readme
 	ExitCode     int    `json:"exitCode"`
 	Error        string `json:"error,omitempty"`
 	ErrorKind    string `json:"errorKind,omitempty"`
@@ -169,59 +192,83 @@ func runExport(ctx context.Context, args []string, env Env) int {
 	}
 	if err := v.validate(); err != nil {
 		log.Error("invalid configuration", "error", err.Error())
-		printResult(env, v, extract.Result{}, httprange.Stats{}, 0, time.Duration(0), exitcode.Usage, err)
+		printResult(env, v, exportOutcome{}, time.Duration(0), exitcode.Usage, err)
 		return exitcode.Usage
 	}
 
 	start := time.Now()
-	res, stats, size, err := export(ctx, v, env, log)
+	out, err := export(ctx, v, env, log)
 	code, err := resolve(ctx, err)
 	elapsed := time.Since(start)
 	if err != nil {
 		log.Error("export failed", "error", err.Error(), "exitCode", code, "kind", exitcode.Name(code))
 	} else {
-		log.Info("export done", "files", len(res.Files), "bytes", res.Bytes, "seconds", elapsed.Seconds(),
-			"requests", stats.Requests, "bytesFetched", stats.BytesFetched)
+		log.Info("export done", "files", len(out.res.Files), "bytes", out.res.Bytes, "seconds", elapsed.Seconds(),
+			"requests", out.stats.Requests, "bytesFetched", out.stats.BytesFetched)
 	}
-	printResult(env, v, res, stats, size, elapsed, code, err)
+	printResult(env, v, out, elapsed, code, err)
 	return code
 }
 
-func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extract.Result, httprange.Stats, int64, error) {
+// exportOutcome is what an export did, for the result line.
+type exportOutcome struct {
+	res    extract.Result  // the files stored (none after a failure: they were deleted)
+	stats  httprange.Stats // the download's requests and bytes
+	size   int64           // the archive's size
+	readme string          // the README's key, when --readme wrote it
+}
+
+// Names at the package root that the packaging state machine writes
+// (entry.json, input.json) or that --readme writes (README.md).
+const (
+	readmeName  = "README.md"
+	entryName   = "entry.json"
+	inputName   = "input.json"
+	readmeType  = "text/markdown; charset=utf-8"
+	maxEntryLen = 32 << 20 // entry.json is metadata; Benchling's entries are far smaller
+)
+
+// destStore is where an export writes: the sink for the archive's files,
+// the sink for README.md (the same store, but sending a Markdown content
+// type to S3), and a way to read entry.json back.
+type destStore struct {
+	sink   extract.Sink
+	readme extract.Sink
+	open   func(ctx context.Context, key string) (io.ReadCloser, error)
+	close  func()
+}
+
+func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (exportOutcome, error) {
 	prefix, _ := extract.CheckPrefix(v.packageName, true)
 	setMemoryLimit(v, env)
 
-	var sink extract.Sink
-	if v.localDir != "" {
-		d, err := store.NewDir(v.localDir)
-		if err != nil {
-			return extract.Result{}, httprange.Stats{}, 0, err
-		}
-		defer d.Close()
-		sink = d
-	} else {
-		client, err := newS3Client(ctx, env, v.concurrency*v.partConcurrency)
-		if err != nil {
-			return extract.Result{}, httprange.Stats{}, 0, err
-		}
-		sink = store.NewS3(client, store.S3Options{
-			Bucket: v.registry, PartSize: int64(v.partSize), PartConcurrency: v.partConcurrency,
-		})
+	dest, err := newDestStore(ctx, v, env)
+	if err != nil {
+		return exportOutcome{}, err
 	}
+	defer dest.close()
 
 	log.Info("export starting", "source", httprange.Redact(v.downloadURL), "destination", destination(v, prefix))
+	// entry.json comes first: when it is missing or broken, the export
+	// fails before downloading or writing anything.
+	var entry render.Entry
+	if v.readme {
+		if entry, err = readEntry(ctx, dest, v, prefix); err != nil {
+			return exportOutcome{}, err
+		}
+	}
 	src, err := httprange.Open(ctx, v.downloadURL, httprange.Options{
 		MaxSpool: int64(v.maxBytes),
 		Logger:   log,
 	})
 	if err != nil {
-		return extract.Result{}, httprange.Stats{}, 0, fmt.Errorf("open download: %w", err)
+		return exportOutcome{}, fmt.Errorf("open download: %w", err)
 	}
 	defer src.Close()
 
 	var progress extract.Progress
 	rep := startReporter(ctx, &progress, log, env.Stderr, v.progressInterval)
-	res, err := extract.Run(ctx, src, sink, extract.Options{
+	opts := extract.Options{
 		Prefix:           prefix,
 		Concurrency:      v.concurrency,
 		BufferMemory:     int64(v.bufferMemory),
@@ -231,17 +278,199 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (extra
 		SmallEntry:       int64(v.partSize),
 		Logger:           log,
 		Progress:         &progress,
-	})
-	rep.stop()
-	if err != nil {
-		return extract.Result{}, src.Stats(), src.Size(), err
 	}
+	if v.readme {
+		opts.Reserved = []string{readmeName, entryName, inputName}
+	}
+	res, err := extract.Run(ctx, src, dest.sink, opts)
+	rep.stop()
+	out := exportOutcome{stats: src.Stats(), size: src.Size()}
+	if err != nil {
+		return out, err
+	}
+	if v.readme {
+		key, err := writeREADME(ctx, dest.readme, entry, res, v, prefix)
+		if err != nil {
+			// Undo the whole export, the way extract undoes a failed run.
+			keys := make([]string, 0, len(res.Files)+1)
+			for _, f := range res.Files {
+				keys = append(keys, f.Key)
+			}
+			if key != "" {
+				keys = append(keys, key) // its outcome may be unknown
+			}
+			_ = extract.Rollback(ctx, dest.sink, keys, opts)
+			return out, err
+		}
+		log.Info("readme written", "key", key)
+		out.readme = key
+	}
+	out.res = res
 	if v.manifest != "" {
 		if err := writeManifest(v.manifest, res.Files); err != nil {
-			return res, src.Stats(), src.Size(), err
+			return out, err
 		}
 	}
-	return res, src.Stats(), src.Size(), nil
+	return out, nil
+}
+
+// newDestStore opens the export's destination: a folder with --local-dir,
+// else the bucket.
+func newDestStore(ctx context.Context, v exportVars, env Env) (destStore, error) {
+	if v.localDir != "" {
+		d, err := store.NewDir(v.localDir)
+		if err != nil {
+			return destStore{}, err
+		}
+		return destStore{
+			sink: d, readme: d,
+			open: func(_ context.Context, key string) (io.ReadCloser, error) {
+				return os.OpenInRoot(v.localDir, filepath.FromSlash(key))
+			},
+			close: func() { d.Close() },
+		}, nil
+	}
+	client, err := newS3Client(ctx, env, v.concurrency*v.partConcurrency)
+	if err != nil {
+		return destStore{}, err
+	}
+	opts := store.S3Options{Bucket: v.registry, PartSize: int64(v.partSize), PartConcurrency: v.partConcurrency}
+	return destStore{
+		sink:   store.NewS3(client, opts),
+		readme: store.NewS3(contentTypeClient{S3API: client, contentType: readmeType}, opts),
+		open: func(ctx context.Context, key string) (io.ReadCloser, error) {
+			out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(v.registry), Key: aws.String(key)})
+			if err != nil {
+				return nil, err
+			}
+			return out.Body, nil
+		},
+		close: func() {},
+	}, nil
+}
+
+// readEntry reads and decodes <prefix>/entry.json from the destination.
+// Missing, it is a configuration error (exit 2): the state machine must
+// write it before it runs the export. Not an entry, it is bad input (exit 3).
+func readEntry(ctx context.Context, dest destStore, v exportVars, prefix string) (render.Entry, error) {
+	key, err := extract.Key(prefix, entryName)
+	if err != nil {
+		return render.Entry{}, err
+	}
+	where := metaLocation(v, key)
+	rc, err := dest.open(ctx, key)
+	if err != nil {
+		if isNotFound(err) {
+			return render.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: not found: with --%s the state machine must write %s before the export runs", where, flagReadme, entryName), exitcode.Usage)
+		}
+		return render.Entry{}, classifyRead(fmt.Errorf("read %s: %w", where, err))
+	}
+	defer rc.Close()
+	// Bounded: entry.json is small metadata, and the bytes are needed whole.
+	data, err := io.ReadAll(io.LimitReader(rc, maxEntryLen+1))
+	if err != nil {
+		return render.Entry{}, classifyRead(fmt.Errorf("read %s: %w", where, err))
+	}
+	if len(data) > maxEntryLen {
+		return render.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: larger than %d MiB, too large for an entry", where, maxEntryLen>>20), exitcode.BadInput)
+	}
+	entry, err := render.DecodeEntry(data)
+	if err != nil {
+		return render.Entry{}, fmt.Errorf("read %s: %w", where, err)
+	}
+	return entry, nil
+}
+
+// writeREADME renders README.md from the entry and the files the export
+// stored, and writes it through sink like an entry (with its CRC-32). It
+// returns the key it wrote, or tried to write.
+func writeREADME(ctx context.Context, sink extract.Sink, entry render.Entry, res extract.Result, v exportVars, prefix string) (string, error) {
+	key, err := extract.Key(prefix, readmeName)
+	if err != nil {
+		return "", err
+	}
+	files := make([]render.File, len(res.Files))
+	for i, f := range res.Files {
+		files[i] = render.File{Name: f.Name, Size: f.Size}
+	}
+	b, err := render.New().README(render.READMEData{
+		Entry: entry, Files: files, PackageName: prefix, Registry: v.registry, CatalogHost: v.catalogHost,
+	})
+	if err != nil {
+		return key, err
+	}
+	if _, err := sink.Put(ctx, key, bytes.NewReader(b), int64(len(b)), crc32.ChecksumIEEE(b)); err != nil {
+		return key, fmt.Errorf("write %s: %w", readmeName, err)
+	}
+	return key, nil
+}
+
+// metaLocation names key in the destination for messages.
+func metaLocation(v exportVars, key string) string {
+	if v.localDir != "" {
+		return filepath.Join(v.localDir, filepath.FromSlash(key))
+	}
+	return "s3://" + v.registry + "/" + key
+}
+
+func isNotFound(err error) bool {
+	var nsk *s3types.NoSuchKey
+	var ae smithy.APIError
+	return errors.Is(err, fs.ErrNotExist) || errors.As(err, &nsk) ||
+		(errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound"))
+}
+
+// readConfigCodes are S3 error codes that mean the configuration is wrong,
+// as internal/store classifies them for writes.
+var readConfigCodes = map[string]bool{
+	"NoSuchBucket": true, "AccessDenied": true, "AllAccessDisabled": true, "InvalidAccessKeyId": true,
+	"SignatureDoesNotMatch": true, "InvalidBucketName": true, "AuthorizationHeaderMalformed": true,
+	"PermanentRedirect": true, "InvalidToken": true, "AccountProblem": true,
+}
+
+// classifyRead attaches an exit code to an error reading entry.json: a
+// local file error or an S3 configuration error is exit 2, any other S3
+// error (network, 5xx after the SDK's retries) exit 4.
+func classifyRead(err error) error {
+	var c exitcode.Coder
+	var pe *fs.PathError
+	var ae smithy.APIError
+	switch {
+	case errors.As(err, &c), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &pe), errors.As(err, &ae) && readConfigCodes[ae.ErrorCode()]:
+		return exitcode.Wrap(err, exitcode.Usage)
+	}
+	return exitcode.Wrap(err, exitcode.Transient)
+}
+
+// contentTypeClient sets a Content-Type on uploads that have none. The
+// README goes through a store.S3 over it, so it is written like the
+// entries (one PutObject carrying its CRC-32, the same error classes) but
+// served as Markdown.
+type contentTypeClient struct {
+	store.S3API
+	contentType string
+}
+
+var _ store.S3API = contentTypeClient{}
+
+func (c contentTypeClient) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if in.ContentType == nil {
+		cp := *in
+		cp.ContentType = aws.String(c.contentType)
+		in = &cp
+	}
+	return c.S3API.PutObject(ctx, in, opts...)
+}
+
+func (c contentTypeClient) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	if in.ContentType == nil {
+		cp := *in
+		cp.ContentType = aws.String(c.contentType)
+		in = &cp
+	}
+	return c.S3API.CreateMultipartUpload(ctx, in, opts...)
 }
 
 func destination(v exportVars, prefix string) string {
@@ -315,8 +544,9 @@ func writeManifest(path string, files []extract.Object) (err error) {
 	return nil
 }
 
-func printResult(env Env, v exportVars, res extract.Result, stats httprange.Stats, size int64, elapsed time.Duration, code int, err error) {
+func printResult(env Env, v exportVars, o exportOutcome, elapsed time.Duration, code int, err error) {
 	prefix, _ := extract.CheckPrefix(v.packageName, true)
+	res := o.res
 	body := exportBody{
 		NumFiles:     len(res.Files),
 		Bytes:        res.Bytes,
@@ -324,9 +554,10 @@ func printResult(env Env, v exportVars, res extract.Result, stats httprange.Stat
 		Registry:     v.registry,
 		PackageName:  prefix,
 		Dirs:         res.Dirs,
-		ArchiveBytes: size,
-		Requests:     stats.Requests,
-		BytesFetched: stats.BytesFetched,
+		ArchiveBytes: o.size,
+		Requests:     o.stats.Requests,
+		BytesFetched: o.stats.BytesFetched,
+		Readme:       o.readme,
 		ExitCode:     code,
 	}
 	if v.registry != "" || v.localDir != "" {

@@ -29,6 +29,17 @@ const (
 	flagProgressInterval = "progress-interval"
 	flagLogFormat        = "log-format"
 	flagLogLevel         = "log-level"
+	flagReadme           = "readme"
+	flagCatalogHost      = "catalog-host"
+
+	// job verify
+	flagExecutionARN    = "execution-arn"
+	flagRequest         = "request"
+	flagAppDefinitionID = "app-definition-id"
+	flagJWKSURL         = "jwks-url"
+	flagAllowedIPs      = "allowed-ips"
+	flagMaxBody         = "max-body"
+	flagTolerance       = "tolerance"
 )
 
 // envName is the one rule from a flag name to its environment variable.
@@ -38,6 +49,9 @@ func envName(flag string) string {
 
 // applyEnv sets every flag that was not given on the command line from its
 // environment variable, if that is set. lookup is os.LookupEnv in production.
+// The value goes through the flag's own parser, so a boolean flag such as
+// --readme takes what strconv.ParseBool does (README=true, 1, false, 0, …);
+// anything else is a usage error.
 func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
