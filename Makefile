@@ -6,17 +6,21 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X benchling-webhook/internal/cli.Version=$(VERSION)
 BIN := bin
-TOOLS := $(BIN)/versitygw $(BIN)/benchstat $(BIN)/staticcheck
+# Node 22, aws-local-stepfunctions and asl-validator, pinned in tools/node/package-lock.json.
+NODE_TOOLS := tools/node/node_modules/.package-lock.json
+TOOLS := $(BIN)/versitygw $(BIN)/benchstat $(BIN)/staticcheck $(NODE_TOOLS)
 OUT := out
 
 # Tests never read the developer's AWS configuration.
 TEST_ENV := AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent \
 	AWS_EC2_METADATA_DISABLED=true BW_REQUIRE_S3=1
+# Every Go package except the end-to-end suite, which `make e2e` runs.
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/e2e/')
 FUZZTIME ?= 10s
 BENCH ?= .
 BENCH_COUNT ?= 6
 
-.PHONY: help build tools test unit fuzz lint bench run clean
+.PHONY: help build tools test unit e2e fuzz lint bench run clean
 
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -24,7 +28,7 @@ help: ## Show the targets.
 build: ## Build the job binary into bin/job (static, CGO off).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/job ./cmd/job
 
-tools: $(TOOLS) ## Build the test tools pinned in tools/go.mod (versitygw S3 server, benchstat, staticcheck).
+tools: $(TOOLS) ## Build the test tools pinned in tools/go.mod (versitygw, benchstat, staticcheck) and install tools/node (npm ci).
 
 $(BIN)/versitygw: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/versitygw github.com/versity/versitygw/cmd/versitygw
@@ -32,11 +36,16 @@ $(BIN)/benchstat: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/benchstat golang.org/x/perf/cmd/benchstat
 $(BIN)/staticcheck: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+$(NODE_TOOLS): tools/node/package.json tools/node/package-lock.json
+	cd tools/node && npm ci --no-audit --no-fund --loglevel=error
 
-test: tools lint unit fuzz ## Everything CI runs: lint, all tests (unit, integration against a local S3, CLI), short fuzzing.
+test: tools lint unit e2e fuzz ## Everything CI runs: lint, all tests (unit, integration, CLI, end-to-end on the local stack), short fuzzing.
 
-unit: tools ## Run the Go tests with the race detector (integration tests included).
-	$(TEST_ENV) $(GO) test -race -count=1 -timeout 12m ./...
+unit: tools ## Run the Go tests with the race detector (integration tests included), all but e2e/.
+	$(TEST_ENV) $(GO) test -race -count=1 -timeout 12m $(UNIT_PKGS)
+
+e2e: tools ## Run the end-to-end suite (e2e/, ginkgo) against the local stack: webhooks in, packages out.
+	$(TEST_ENV) $(GO) test -count=1 -timeout 10m ./e2e/...
 
 fuzz: ## Run each fuzzer for FUZZTIME (default 10s).
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) ./internal/extract
@@ -55,12 +64,9 @@ bench: tools build ## Benchmarks: job export vs the old Lambda's way vs an uploa
 	set -o pipefail; $(TEST_ENV) BW_JOB_BIN=$(CURDIR)/$(BIN)/job $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCH_COUNT) -timeout 90m ./bench/ | tee $(OUT)/bench.txt
 	$(BIN)/benchstat -col /impl $(OUT)/bench.txt | tee $(OUT)/benchstat.txt
 
-run: build ## Run the main job locally: make a sample export and extract it into out/run/.
-	@mkdir -p $(OUT)/sample
-	$(GO) run ./internal/samplezip/cmd/samplezip -preset small -o $(OUT)/sample/export.zip
-	rm -rf $(OUT)/run
-	$(BIN)/job export --download-url $(OUT)/sample/export.zip --local-dir $(OUT)/run --package-name benchling/etr_sample --log-format text
-	@echo "Files written:"; cd $(OUT)/run && find . -type f | sort | sed 's|^\./|  |'
+EVENT ?= canvas
+run: build tools ## Run the main job locally: a signed sample webhook (EVENT=canvas|entry|button|initialized|lifecycle) through both state machines.
+	$(TEST_ENV) $(GO) run ./internal/emulate/cmd/runlocal --job $(BIN)/job --dir $(OUT)/run --event $(EVENT)
 
 clean: ## Remove build and run outputs.
 	rm -rf $(BIN) $(OUT)
