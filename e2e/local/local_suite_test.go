@@ -1,0 +1,103 @@
+// Package local_test is the end-to-end suite against the local stack
+// (internal/emulate): signed webhooks go in through the local API Gateway,
+// the real state machines run on aws-local-stepfunctions, the job binary
+// runs as the ECS task, and the specs assert the effects: S3 objects,
+// Benchling API calls (the sandbox records them) and the messages to the
+// Quilt packager queue.
+//
+// Run it with `make e2e` or `go test ./e2e/local/ -ginkgo.v`.
+package local_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"benchling-webhook/internal/emulate"
+	"benchling-webhook/internal/s3local"
+)
+
+func TestLocal(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "e2e: local stack")
+}
+
+var (
+	// jobBinary is the job binary built for this run.
+	jobBinary string
+	// shared is the stack used by every spec whose faults cannot leak into
+	// another (each uses its own entry ids).
+	shared *emulate.Stack
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	root, err := emulate.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	requireTools(root)
+
+	dir, err := os.MkdirTemp("", "bw-e2e-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, dir)
+
+	jobBinary = filepath.Join(dir, "job")
+	build := exec.CommandContext(ctx, "go", "build", "-o", jobBinary, "./cmd/job")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/job:\n%s", out)
+
+	shared = startStack(emulate.Options{})
+}, NodeTimeout(3*time.Minute))
+
+// requireTools skips the suite when versitygw or the Node tools are not
+// installed, unless CI=true or BW_REQUIRE_S3=1, where it fails instead.
+func requireTools(root string) {
+	_, errS3 := s3local.FindBinary()
+	_, _, errNode := emulate.NodeTools(root)
+	err := errors.Join(errS3, errNode)
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" || os.Getenv(s3local.EnvRequire) == "1" {
+		Fail("the local stack needs its tools: " + err.Error())
+	}
+	Skip("the local stack needs `make tools` (bin/versitygw and tools/node/node_modules): " + err.Error())
+}
+
+// startStack starts a local stack with opts (Dir, JobBinary and the OAuth
+// client filled in) and stops it when the current container ends.
+func startStack(opts emulate.Options) *emulate.Stack {
+	GinkgoHelper()
+	dir, err := os.MkdirTemp("", "bw-e2e-stack-")
+	Expect(err).NotTo(HaveOccurred())
+	opts.Dir = dir
+	opts.JobBinary = jobBinary
+	// BW_E2E_REPO_ROOT runs the state machines (statemachine/) of another
+	// tree, e.g. a deliberately broken copy to check that the specs notice.
+	opts.RepoRoot = os.Getenv("BW_E2E_REPO_ROOT")
+	opts.Sandbox.ClientID = clientID
+	opts.Sandbox.ClientSecret = clientSecret
+	if opts.Sandbox.ExportDelay == 0 {
+		opts.Sandbox.ExportDelay = 300 * time.Millisecond
+	}
+	if os.Getenv("BW_E2E_VERBOSE") == "1" {
+		opts.Stderr = GinkgoWriter
+		opts.Logf = func(f string, a ...any) { GinkgoWriter.Printf("hub: "+f+"\n", a...) }
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := emulate.Start(ctx, opts)
+	Expect(err).NotTo(HaveOccurred(), "start the local stack")
+	DeferCleanup(func() {
+		st.Close()
+		_ = os.RemoveAll(dir)
+	})
+	return st
+}
