@@ -60,3 +60,24 @@ var _ = Describe("A transient verification failure (the JWKS unreachable, exit 4
 		}
 	})
 })
+
+var _ = Describe("A transient export failure (the download answering 503, exit 4)", Ordered, func() {
+	var st *emulate.Stack
+	BeforeAll(func() { st = startStack(emulate.Options{}) })
+
+	It("runs job export again, then sends one message", func() {
+		entry := newEntryID()
+		files := addEntry(st, entry, sandbox.EntryOptions{})
+		// job export tries a download request 6 times before it exits 4.
+		st.Benchling.FailNext(http.MethodGet, "/download/", http.StatusServiceUnavailable, 6)
+		_, p := packaged(st, sendEntryEvent(st, entry))
+		var exits []int
+		for _, t := range exportTasks(st, p.ARN) {
+			exits = append(exits, t.ExitCode)
+		}
+		Expect(exits).To(Equal([]int{4, 0}), describeFailure(st, p.ARN))
+		Expect(stateOrder(p)).To(ContainElements("ExportFirstRetry", "ExportRetryWait"))
+		Expect(packageFiles(st, entry)).To(HaveLen(len(files)+3), "the archive's files, README.md, entry.json, input.json")
+		Expect(messagesFor(st, packageName(st, entry))).To(HaveLen(1))
+	})
+})
