@@ -34,12 +34,24 @@ func expectNoMessage(st *emulate.Stack, entry string) {
 }
 
 // exportTasks returns the job export tasks the execution ran.
-func exportTasks(st *emulate.Stack, arn string) []emulate.TaskRun {
+func exportTasks(st *emulate.Stack, arn string) []emulate.TaskRun { return jobTasks(st, arn, "export") }
+
+// jobTasks returns the tasks of the execution arn that ran job <command>.
+func jobTasks(st *emulate.Stack, arn, command string) []emulate.TaskRun {
 	var out []emulate.TaskRun
 	for _, t := range tasksOf(st, arn) {
-		if len(t.Command) > 0 && t.Command[0] == "export" {
+		if len(t.Command) > 0 && t.Command[0] == command {
 			out = append(out, t)
 		}
+	}
+	return out
+}
+
+// exitCodes returns the tasks' exit codes, in order.
+func exitCodes(tasks []emulate.TaskRun) []int {
+	var out []int
+	for _, t := range tasks {
+		out = append(out, t.ExitCode)
 	}
 	return out
 }

@@ -12,15 +12,7 @@ import (
 )
 
 // verifyExits returns the exit codes of the job verify tasks of arn, in order.
-func verifyExits(st *emulate.Stack, arn string) []int {
-	var out []int
-	for _, t := range tasksOf(st, arn) {
-		if len(t.Command) > 0 && t.Command[0] == "verify" {
-			out = append(out, t.ExitCode)
-		}
-	}
-	return out
-}
+func verifyExits(st *emulate.Stack, arn string) []int { return exitCodes(jobTasks(st, arn, "verify")) }
 
 var _ = Describe("A transient verification failure (the JWKS unreachable, exit 4)", Ordered, func() {
 	var st *emulate.Stack
@@ -71,11 +63,7 @@ var _ = Describe("A transient export failure (the download answering 503, exit 4
 		// job export tries a download request 6 times before it exits 4.
 		st.Benchling.FailNext(http.MethodGet, "/download/", http.StatusServiceUnavailable, 6)
 		_, p := packaged(st, sendEntryEvent(st, entry))
-		var exits []int
-		for _, t := range exportTasks(st, p.ARN) {
-			exits = append(exits, t.ExitCode)
-		}
-		Expect(exits).To(Equal([]int{4, 0}), describeFailure(st, p.ARN))
+		Expect(exitCodes(exportTasks(st, p.ARN))).To(Equal([]int{4, 0}), describeFailure(st, p.ARN))
 		Expect(stateOrder(p)).To(ContainElements("ExportFirstRetry", "ExportRetryWait"))
 		Expect(packageFiles(st, entry)).To(HaveLen(len(files)+3), "the archive's files, README.md, entry.json, input.json")
 		Expect(messagesFor(st, packageName(st, entry))).To(HaveLen(1))
