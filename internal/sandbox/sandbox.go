@@ -124,7 +124,10 @@ func (o Options) withDefaults() (Options, error) {
 type Call struct {
 	Method string
 	Path   string
-	Query  url.Values
+	// Query is the request's query, except that the values of a download
+	// URL's X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token are
+	// replaced by "REDACTED".
+	Query url.Values
 	// Status is the HTTP status the sandbox answered with.
 	Status int
 	// Body is the request body as received, except that a client_secret in
@@ -270,7 +273,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, Call{
 		Method: r.Method,
 		Path:   r.URL.Path,
-		Query:  r.URL.Query(),
+		Query:  redactQuery(r.URL.Query()),
 		Status: rec.status,
 		Body:   redactBody(r, body),
 	})
@@ -339,6 +342,20 @@ func redactBody(r *http.Request, body []byte) []byte {
 	}
 	v.Set("client_secret", "REDACTED")
 	return []byte(v.Encode())
+}
+
+// secretParams are the query parameters of a presigned URL that grant
+// access, hidden in recorded calls.
+var secretParams = []string{"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token"}
+
+// redactQuery returns q with the values of secretParams hidden.
+func redactQuery(q url.Values) url.Values {
+	for _, k := range secretParams {
+		for i := range q[k] {
+			q[k][i] = "REDACTED"
+		}
+	}
+	return q
 }
 
 // signingKey is one webhook signing key of the app.

@@ -313,6 +313,25 @@ func TestExportDownload(t *testing.T) {
 
 	again := downloadURL(t, exportTask(t, s, tok, "etr_export01"))
 	assert.NotEqual(t, u, again, "each task has its own URL")
+
+	// Recorded calls keep the query but not what grants access.
+	parsed, err := url.Parse(u)
+	require.NoError(t, err)
+	sent := parsed.Query()
+	require.NotEmpty(t, sent.Get("X-Amz-Signature"))
+	require.NotEmpty(t, sent.Get("X-Amz-Credential"))
+	var downloads int
+	for _, c := range s.Calls() {
+		if c.Path != parsed.Path {
+			continue
+		}
+		downloads++
+		assert.Equal(t, "REDACTED", c.Query.Get("X-Amz-Signature"))
+		assert.Equal(t, "REDACTED", c.Query.Get("X-Amz-Credential"))
+		assert.Equal(t, sent.Get("X-Amz-Expires"), c.Query.Get("X-Amz-Expires"), "other parameters are kept")
+		assert.NotContains(t, fmt.Sprint(c.Query), sent.Get("X-Amz-Signature"))
+	}
+	assert.Equal(t, 5, downloads)
 }
 
 func TestExportSpecs(t *testing.T) {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
@@ -20,6 +22,7 @@ import (
 // goes through an [os.Root], so no key (and no symlink planted in the
 // folder) can reach outside it. Safe for concurrent use; Close it when done.
 type Dir struct {
+	dir  string // the folder, for messages
 	root *os.Root
 }
 
@@ -34,7 +37,7 @@ func NewDir(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, exitcode.Wrap(fmt.Errorf("store: open folder %s: %w", dir, err), exitcode.Usage)
 	}
-	return &Dir{root: root}, nil
+	return &Dir{dir: dir, root: root}, nil
 }
 
 // Close releases the folder.
@@ -74,6 +77,33 @@ func (d *Dir) Put(ctx context.Context, key string, body io.Reader, size int64, _
 		return obj, exitcode.Wrap(fmt.Errorf("store: rename into %s: %w", key, err), exitcode.Usage)
 	}
 	return extract.Object{Key: key}, nil
+}
+
+// Get reads the file for key whole. It is meant for small metadata such as
+// a package's entry.json, and refuses a file larger than max bytes
+// ([ErrTooLarge], exit 3). A missing file is [ErrNotFound]; a file that
+// cannot be read is exit 2, like the other errors of the folder.
+func (d *Dir) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	where := filepath.Join(d.dir, filepath.FromSlash(key))
+	f, err := d.root.Open(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("store: read %s: %w", where, ErrNotFound)
+	}
+	if err != nil {
+		return nil, exitcode.Wrap(fmt.Errorf("store: read %s: %w", where, err), exitcode.Usage)
+	}
+	defer f.Close()
+	data, err := readAtMost(f, max)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("store: read %s: more than %d bytes: %w", where, max, err)
+	}
+	if err != nil {
+		return nil, exitcode.Wrap(fmt.Errorf("store: read %s: %w", where, err), exitcode.Usage)
+	}
+	return data, nil
 }
 
 // Delete removes the files for keys; missing files are not an error.

@@ -1,5 +1,6 @@
 // Package store holds the places [extract.Run] writes to: an S3 bucket
-// ([S3]) and a local folder ([Dir]).
+// ([S3]) and a local folder ([Dir]). Both also read small objects back
+// whole (Get), such as the entry.json a package's README is rendered from.
 package store
 
 import (
@@ -43,6 +44,9 @@ type S3Options struct {
 	// FailTimeout bounds the AbortMultipartUpload sent after a failure or a
 	// cancellation (default 10 s).
 	FailTimeout time.Duration
+	// ContentType, if set, returns the Content-Type to store with the
+	// object at key; "" leaves it to S3 (binary/octet-stream).
+	ContentType func(key string) string
 }
 
 // S3 stores objects in a bucket: entries that fit in one part with a single
@@ -84,6 +88,12 @@ func NewS3(client S3API, opts S3Options) *S3 {
 // memory) goes up with one PutObject; any other body streams as a
 // multipart upload.
 func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, crc uint32) (extract.Object, error) {
+	var contentType *string
+	if s.opts.ContentType != nil {
+		if ct := s.opts.ContentType(key); ct != "" {
+			contentType = aws.String(ct)
+		}
+	}
 	if br, ok := body.(*bytes.Reader); ok && size <= s.opts.PartSize {
 		out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:        aws.String(s.opts.Bucket),
@@ -91,6 +101,7 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, cr
 			Body:          br,
 			ContentLength: aws.Int64(size),
 			ChecksumCRC32: aws.String(crcBase64(crc)),
+			ContentType:   contentType,
 		})
 		if err != nil {
 			return extract.Object{}, classify(fmt.Errorf("store: put s3://%s/%s: %w", s.opts.Bucket, key, err))
@@ -108,11 +119,40 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, cr
 		ChecksumType:      tmtypes.ChecksumTypeFullObject,
 		ChecksumCRC32:     aws.String(crcBase64(crc)),
 		MpuObjectSize:     aws.Int64(size),
+		ContentType:       contentType,
 	})
 	if err != nil {
 		return extract.Object{}, classify(fmt.Errorf("store: upload s3://%s/%s: %w", s.opts.Bucket, key, err))
 	}
 	return extract.Object{ETag: aws.ToString(out.ETag), VersionID: aws.ToString(out.VersionID)}, nil
+}
+
+// Get reads the object at key whole. It is meant for small metadata such
+// as a package's entry.json, and refuses an object larger than max bytes
+// ([ErrTooLarge], exit 3). A missing object is [ErrNotFound]; other
+// errors carry the exit codes of [S3.Put]'s: 2 for a configuration error
+// (no such bucket, access denied), 4 for the rest (network, 5xx after the
+// SDK's retries).
+func (s *S3) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("store: get s3://%s/%s: %w", s.opts.Bucket, key, ErrNotFound)
+		}
+		return nil, classify(fmt.Errorf("store: get s3://%s/%s: %w", s.opts.Bucket, key, err))
+	}
+	defer out.Body.Close()
+	if n := aws.ToInt64(out.ContentLength); n > max {
+		return nil, fmt.Errorf("store: get s3://%s/%s: %d bytes, more than %d: %w", s.opts.Bucket, key, n, max, ErrTooLarge)
+	}
+	data, err := readAtMost(out.Body, max)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("store: get s3://%s/%s: more than %d bytes: %w", s.opts.Bucket, key, max, err)
+	}
+	if err != nil {
+		return nil, classify(fmt.Errorf("store: get s3://%s/%s: %w", s.opts.Bucket, key, err))
+	}
+	return data, nil
 }
 
 // Delete removes keys with DeleteObjects, 1,000 at a time.
@@ -153,6 +193,13 @@ var configCodes = map[string]bool{
 	"NoSuchBucket": true, "AccessDenied": true, "AllAccessDisabled": true, "InvalidAccessKeyId": true,
 	"SignatureDoesNotMatch": true, "InvalidBucketName": true, "AuthorizationHeaderMalformed": true,
 	"PermanentRedirect": true, "InvalidToken": true, "AccountProblem": true,
+}
+
+// isNotFound reports whether err is S3's answer for a missing key.
+func isNotFound(err error) bool {
+	var nsk *s3types.NoSuchKey
+	var ae smithy.APIError
+	return errors.As(err, &nsk) || errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound")
 }
 
 // classify attaches an exit code to an S3 error, unless the error already

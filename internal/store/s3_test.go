@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/klauspost/compress/zip"
 	"github.com/stretchr/testify/require"
 
@@ -327,4 +329,132 @@ func keysOf(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestS3Get(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := store.NewS3(e.client, store.S3Options{Bucket: e.bucket, ContentType: func(key string) string {
+		if strings.HasSuffix(key, ".md") {
+			return "text/markdown; charset=utf-8"
+		}
+		return ""
+	}})
+	for key, body := range map[string]string{"p/entry.json": `{"id":"etr_1"}`, "p/README.md": "# hi"} {
+		_, err := s.Put(ctx, key, bytes.NewReader([]byte(body)), int64(len(body)), crc32.ChecksumIEEE([]byte(body)))
+		require.NoError(t, err)
+	}
+	// A multipart upload (a body that is not a *bytes.Reader) gets it too.
+	big := bytes.Repeat([]byte("# big\n"), partSize/6+1)
+	_, err := s.Put(ctx, "p/big.md", io.MultiReader(bytes.NewReader(big)), int64(len(big)), crc32.ChecksumIEEE(big))
+	require.NoError(t, err)
+	for key, markdown := range map[string]bool{"p/entry.json": false, "p/README.md": true, "p/big.md": true} {
+		head, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key)})
+		require.NoError(t, err)
+		if markdown {
+			require.Equal(t, "text/markdown; charset=utf-8", aws.ToString(head.ContentType), key)
+		} else {
+			require.NotContains(t, aws.ToString(head.ContentType), "markdown", key)
+		}
+	}
+
+	b, err := s.Get(ctx, "p/entry.json", 14)
+	require.NoError(t, err)
+	require.Equal(t, `{"id":"etr_1"}`, string(b))
+
+	_, err = s.Get(ctx, "p/entry.json", 13)
+	require.ErrorIs(t, err, store.ErrTooLarge)
+	require.Equal(t, exitcode.BadInput, exitcode.Resolve(err))
+
+	_, err = s.Get(ctx, "p/missing.json", 100)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorContains(t, err, "s3://registry/p/missing.json")
+
+	_, err = store.NewS3(e.client, store.S3Options{Bucket: "no-such-bucket"}).Get(ctx, "p/entry.json", 100)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, store.ErrNotFound)
+	require.Equal(t, exitcode.Usage, exitcode.Resolve(err), "%v", err)
+}
+
+// getClient answers GetObject with err, or with body when err is nil.
+type getClient struct {
+	store.S3API
+	body io.Reader
+	err  error
+}
+
+func (c getClient) GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(c.body)}, nil
+}
+
+func TestS3GetErrorClasses(t *testing.T) {
+	tests := map[string]struct {
+		client   getClient
+		code     int
+		notFound bool
+	}{
+		"NoSuchKey":     {client: getClient{err: &s3types.NoSuchKey{}}, notFound: true},
+		"AccessDenied":  {client: getClient{err: &smithy.GenericAPIError{Code: "AccessDenied"}}, code: exitcode.Usage},
+		"NoSuchBucket":  {client: getClient{err: &smithy.GenericAPIError{Code: "NoSuchBucket"}}, code: exitcode.Usage},
+		"5xx":           {client: getClient{err: &smithy.GenericAPIError{Code: "InternalError", Fault: smithy.FaultServer}}, code: exitcode.Transient},
+		"network":       {client: getClient{err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}, code: exitcode.Transient},
+		"body cut":      {client: getClient{body: io.MultiReader(strings.NewReader("{"), errReader{})}, code: exitcode.Transient},
+		"over max":      {client: getClient{body: strings.NewReader(strings.Repeat("x", 11))}, code: exitcode.BadInput},
+		"cancelled":     {client: getClient{err: context.Canceled}, code: exitcode.Internal},
+		"within max ok": {client: getClient{body: strings.NewReader(strings.Repeat("x", 10))}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b, err := store.NewS3(tc.client, store.S3Options{Bucket: "b"}).Get(context.Background(), "k", 10)
+			switch {
+			case tc.notFound:
+				require.ErrorIs(t, err, store.ErrNotFound)
+			case tc.code == exitcode.OK:
+				require.NoError(t, err)
+				require.Len(t, b, 10)
+			default:
+				require.Error(t, err)
+				require.NotErrorIs(t, err, store.ErrNotFound)
+				require.Equal(t, tc.code, exitcode.Resolve(err), "%v", err)
+			}
+		})
+	}
+}
+
+func TestDirGet(t *testing.T) {
+	dir := t.TempDir()
+	d, err := store.NewDir(dir)
+	require.NoError(t, err)
+	defer d.Close()
+	ctx := context.Background()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "p", "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p", "entry.json"), []byte(`{"id":"etr_1"}`), 0o644))
+
+	b, err := d.Get(ctx, "p/entry.json", 14)
+	require.NoError(t, err)
+	require.Equal(t, `{"id":"etr_1"}`, string(b))
+
+	_, err = d.Get(ctx, "p/entry.json", 13)
+	require.ErrorIs(t, err, store.ErrTooLarge)
+	require.Equal(t, exitcode.BadInput, exitcode.Resolve(err))
+
+	_, err = d.Get(ctx, "p/missing.json", 100)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorContains(t, err, filepath.Join(dir, "p", "missing.json"))
+
+	_, err = d.Get(ctx, "p/sub", 100) // a folder, not a file
+	require.Error(t, err)
+	require.Equal(t, exitcode.Usage, exitcode.Resolve(err), "%v", err)
+
+	// A symlink planted in the folder cannot lead outside it.
+	outside := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret.json"), []byte("{}"), 0o644))
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "p", "link")))
+	_, err = d.Get(ctx, "p/link/secret.json", 100)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, store.ErrNotFound)
+	require.Equal(t, exitcode.Usage, exitcode.Resolve(err), "%v", err)
 }
