@@ -22,6 +22,8 @@ var Version = "dev"
 // run commands without touching the real process state.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Stdin is read by "job verify --request -" (os.Stdin when nil).
+	Stdin io.Reader
 	// Lookup reads an environment variable (os.LookupEnv).
 	Lookup func(string) (string, bool)
 }
@@ -43,6 +45,9 @@ Run "job export --help" or "job verify --help" for their flags. Exit codes: 0 ok
 func Run(ctx context.Context, args []string, env Env) int {
 	if env.Lookup == nil {
 		env.Lookup = os.LookupEnv
+	}
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
 	}
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)

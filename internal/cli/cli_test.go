@@ -308,9 +308,21 @@ func TestExportReadmeFailures(t *testing.T) {
 		})
 	}
 
-	// Without --readme the archive with a README.md is exported as before.
+	// A package named after an entry must get that entry's entry.json:
+	// refused before anything is downloaded or written.
 	out := t.TempDir()
-	code, res, stderr := runExportT(t, nil, "--download-url", reservedZip, "--local-dir", out)
+	pkg := filepath.Join(out, "benchling", "etr_other001")
+	writeFile(t, pkg, "entry.json", string(fixtureEntry(t)))
+	code, res, stderr := runExportT(t, nil, "--download-url", "https://127.0.0.1:1/never.zip", "--local-dir", out,
+		"--package-name", "benchling/etr_other001", "--readme")
+	require.Equal(t, exitcode.BadInput, code, stderr)
+	require.Contains(t, res.Body.Error, "entry.json names etr_0uKCQZ8f but the package is benchling/etr_other001")
+	require.Zero(t, res.Body.Requests, "nothing downloaded")
+	require.ElementsMatch(t, []string{"entry.json"}, treeFiles(t, pkg))
+
+	// Without --readme the archive with a README.md is exported as before.
+	out = t.TempDir()
+	code, res, stderr = runExportT(t, nil, "--download-url", reservedZip, "--local-dir", out)
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, 3, res.Body.NumFiles)
 }
@@ -368,6 +380,24 @@ func TestExportReadmeS3(t *testing.T) {
 	objs, err = srv.Objects(ctx, "registry", "benchling/etr_missing/")
 	require.NoError(t, err)
 	require.Empty(t, objs)
+
+	// entry.json of another entry: exit 3, nothing written.
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String("registry"), Key: aws.String("benchling/etr_other001/entry.json"), Body: bytes.NewReader(fixtureEntry(t)),
+	})
+	require.NoError(t, err)
+	code, res, stderr = runExportT(t, nil, "--download-url", zipPath, "--registry", "registry", "--package-name", "benchling/etr_other001", "--readme")
+	require.Equal(t, exitcode.BadInput, code, stderr)
+	require.Contains(t, res.Body.Error, "s3://registry/benchling/etr_other001/entry.json: entry.json names etr_0uKCQZ8f but the package is benchling/etr_other001")
+	objs, err = srv.Objects(ctx, "registry", "benchling/etr_other001/")
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	require.Contains(t, objs, "benchling/etr_other001/entry.json")
+
+	// No bucket: exit 2, as for a write.
+	code, res, stderr = runExportT(t, nil, "--download-url", zipPath, "--registry", "no-such-bucket", "--package-name", "benchling/etr_0uKCQZ8f", "--readme")
+	require.Equal(t, exitcode.Usage, code, stderr)
+	require.Contains(t, res.Body.Error, "read entry.json: store: get s3://no-such-bucket/benchling/etr_0uKCQZ8f/entry.json")
 }
 
 func crcBase64(crc uint32) string {

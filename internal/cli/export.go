@@ -7,23 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 	"github.com/spf13/pflag"
 
 	"benchling-webhook/internal/exitcode"
@@ -82,7 +78,7 @@ func newExportFlags(v *exportVars) *pflag.FlagSet {
 	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
 	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
 	fs.BoolVar(&v.readme, flagReadme, false, "Also write <package-name>/README.md, rendered from <package-name>/entry.json and the list of exported files. "+
-		"entry.json is read from the same bucket or folder before the download starts: the state machine must have written it (missing: exit 2; not an entry: exit 3). "+
+		"entry.json is read from the same bucket or folder before the download starts: the state machine must have written it (missing: exit 2; not an entry, or not the entry a package name ending in etr_… names: exit 3). "+
 		"An archive with README.md, entry.json or input.json at its root is then refused (exit 3), and a failure to write the README deletes the exported files. "+
 		"The result line gives its key as \"readme\"; numFiles and --manifest count the archive's files only. Off by default; README=true turns it on from the environment.")
 	fs.StringVar(&v.catalogHost, flagCatalogHost, "", "The Quilt catalog's host name, e.g. catalog.example.com. With --readme and --registry, the README links to the package in the catalog, to its revise page and to QuiltSync.")
@@ -228,21 +224,30 @@ const (
 	maxEntryLen = 32 << 20 // entry.json is metadata; Benchling's entries are far smaller
 )
 
-// destStore is where an export writes: the sink for the archive's files,
-// the sink for README.md (the same store, but sending a Markdown content
-// type to S3), and a way to read entry.json back.
+// destStore is where an export writes: a [store.S3] or [store.Dir], and
+// how to release it.
 type destStore struct {
-	sink   extract.Sink
-	readme extract.Sink
-	open   func(ctx context.Context, key string) (io.ReadCloser, error)
-	close  func()
+	sink  metaSink
+	close func()
 }
+
+// metaSink is the part of a store an export uses: the sink for the
+// archive's files and README.md, which also reads entry.json back.
+type metaSink interface {
+	extract.Sink
+	Get(ctx context.Context, key string, max int64) ([]byte, error)
+}
+
+var (
+	_ metaSink = (*store.S3)(nil)
+	_ metaSink = (*store.Dir)(nil)
+)
 
 func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (exportOutcome, error) {
 	prefix, _ := extract.CheckPrefix(v.packageName, true)
 	setMemoryLimit(v, env)
 
-	dest, err := newDestStore(ctx, v, env)
+	dest, err := newDestStore(ctx, v, env, prefix)
 	if err != nil {
 		return exportOutcome{}, err
 	}
@@ -289,7 +294,7 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (expor
 		return out, err
 	}
 	if v.readme {
-		key, err := writeREADME(ctx, dest.readme, entry, res, v, prefix)
+		key, err := writeREADME(ctx, dest.sink, entry, res, v, prefix)
 		if err != nil {
 			// Undo the whole export, the way extract undoes a failed run.
 			keys := make([]string, 0, len(res.Files)+1)
@@ -316,69 +321,67 @@ func export(ctx context.Context, v exportVars, env Env, log *slog.Logger) (expor
 
 // newDestStore opens the export's destination: a folder with --local-dir,
 // else the bucket.
-func newDestStore(ctx context.Context, v exportVars, env Env) (destStore, error) {
+func newDestStore(ctx context.Context, v exportVars, env Env, prefix string) (destStore, error) {
 	if v.localDir != "" {
 		d, err := store.NewDir(v.localDir)
 		if err != nil {
 			return destStore{}, err
 		}
-		return destStore{
-			sink: d, readme: d,
-			open: func(_ context.Context, key string) (io.ReadCloser, error) {
-				return os.OpenInRoot(v.localDir, filepath.FromSlash(key))
-			},
-			close: func() { d.Close() },
-		}, nil
+		return destStore{sink: d, close: func() { d.Close() }}, nil
 	}
 	client, err := newS3Client(ctx, env, v.concurrency*v.partConcurrency)
 	if err != nil {
 		return destStore{}, err
 	}
 	opts := store.S3Options{Bucket: v.registry, PartSize: int64(v.partSize), PartConcurrency: v.partConcurrency}
-	return destStore{
-		sink:   store.NewS3(client, opts),
-		readme: store.NewS3(contentTypeClient{S3API: client, contentType: readmeType}, opts),
-		open: func(ctx context.Context, key string) (io.ReadCloser, error) {
-			out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(v.registry), Key: aws.String(key)})
-			if err != nil {
-				return nil, err
+	if v.readme {
+		// Served as Markdown; the archive cannot hold a file at that key
+		// (README.md is a reserved name with --readme).
+		readmeKey, _ := extract.Key(prefix, readmeName)
+		opts.ContentType = func(key string) string {
+			if key == readmeKey {
+				return readmeType
 			}
-			return out.Body, nil
-		},
-		close: func() {},
-	}, nil
+			return ""
+		}
+	}
+	return destStore{sink: store.NewS3(client, opts), close: func() {}}, nil
 }
 
 // readEntry reads and decodes <prefix>/entry.json from the destination.
 // Missing, it is a configuration error (exit 2): the state machine must
-// write it before it runs the export. Not an entry, it is bad input (exit 3).
+// write it before it runs the export. Not an entry, or not the entry the
+// package is named after (a last path element "etr_…"), it is bad input
+// (exit 3). Other read errors keep the store's codes: 2 for a configuration
+// error (no such bucket, access denied), 4 for network and 5xx errors.
 func readEntry(ctx context.Context, dest destStore, v exportVars, prefix string) (render.Entry, error) {
 	key, err := extract.Key(prefix, entryName)
 	if err != nil {
 		return render.Entry{}, err
 	}
 	where := metaLocation(v, key)
-	rc, err := dest.open(ctx, key)
-	if err != nil {
-		if isNotFound(err) {
-			return render.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: not found: with --%s the state machine must write %s before the export runs", where, flagReadme, entryName), exitcode.Usage)
-		}
-		return render.Entry{}, classifyRead(fmt.Errorf("read %s: %w", where, err))
-	}
-	defer rc.Close()
-	// Bounded: entry.json is small metadata, and the bytes are needed whole.
-	data, err := io.ReadAll(io.LimitReader(rc, maxEntryLen+1))
-	if err != nil {
-		return render.Entry{}, classifyRead(fmt.Errorf("read %s: %w", where, err))
-	}
-	if len(data) > maxEntryLen {
-		return render.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: larger than %d MiB, too large for an entry", where, maxEntryLen>>20), exitcode.BadInput)
+	data, err := dest.sink.Get(ctx, key, maxEntryLen)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return render.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: not found: with --%s the state machine must write %s before the export runs", where, flagReadme, entryName), exitcode.Usage)
+	case errors.Is(err, store.ErrTooLarge):
+		return render.Entry{}, fmt.Errorf("read %s: larger than %d MiB, too large for an entry: %w", where, maxEntryLen>>20, store.ErrTooLarge)
+	case err != nil:
+		return render.Entry{}, fmt.Errorf("read %s: %w", entryName, err)
 	}
 	entry, err := render.DecodeEntry(data)
 	if err != nil {
 		return render.Entry{}, fmt.Errorf("read %s: %w", where, err)
 	}
+	if id := path.Base(prefix); isEntryID(id) && entry.ID != id {
+		return render.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: entry.json names %s but the package is %s", where, entry.ID, prefix), exitcode.BadInput)
+	}
 	return entry, nil
+}
+
+// isEntryID reports whether s looks like a Benchling entry id, "etr_…".
+func isEntryID(s string) bool {
+	return len(s) > len("etr_") && strings.HasPrefix(s, "etr_")
 }
 
 // writeREADME renders README.md from the entry and the files the export
@@ -413,66 +416,6 @@ func metaLocation(v exportVars, key string) string {
 	return "s3://" + v.registry + "/" + key
 }
 
-func isNotFound(err error) bool {
-	var nsk *s3types.NoSuchKey
-	var ae smithy.APIError
-	return errors.Is(err, fs.ErrNotExist) || errors.As(err, &nsk) ||
-		(errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound"))
-}
-
-// readConfigCodes are S3 error codes that mean the configuration is wrong,
-// as internal/store classifies them for writes.
-var readConfigCodes = map[string]bool{
-	"NoSuchBucket": true, "AccessDenied": true, "AllAccessDisabled": true, "InvalidAccessKeyId": true,
-	"SignatureDoesNotMatch": true, "InvalidBucketName": true, "AuthorizationHeaderMalformed": true,
-	"PermanentRedirect": true, "InvalidToken": true, "AccountProblem": true,
-}
-
-// classifyRead attaches an exit code to an error reading entry.json: a
-// local file error or an S3 configuration error is exit 2, any other S3
-// error (network, 5xx after the SDK's retries) exit 4.
-func classifyRead(err error) error {
-	var c exitcode.Coder
-	var pe *fs.PathError
-	var ae smithy.APIError
-	switch {
-	case errors.As(err, &c), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case errors.As(err, &pe), errors.As(err, &ae) && readConfigCodes[ae.ErrorCode()]:
-		return exitcode.Wrap(err, exitcode.Usage)
-	}
-	return exitcode.Wrap(err, exitcode.Transient)
-}
-
-// contentTypeClient sets a Content-Type on uploads that have none. The
-// README goes through a store.S3 over it, so it is written like the
-// entries (one PutObject carrying its CRC-32, the same error classes) but
-// served as Markdown.
-type contentTypeClient struct {
-	store.S3API
-	contentType string
-}
-
-var _ store.S3API = contentTypeClient{}
-
-func (c contentTypeClient) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if in.ContentType == nil {
-		cp := *in
-		cp.ContentType = aws.String(c.contentType)
-		in = &cp
-	}
-	return c.S3API.PutObject(ctx, in, opts...)
-}
-
-func (c contentTypeClient) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
-	if in.ContentType == nil {
-		cp := *in
-		cp.ContentType = aws.String(c.contentType)
-		in = &cp
-	}
-	return c.S3API.CreateMultipartUpload(ctx, in, opts...)
-}
-
 func destination(v exportVars, prefix string) string {
 	if v.localDir != "" {
 		return filepath.Join(v.localDir, filepath.FromSlash(prefix))
@@ -490,16 +433,9 @@ func newS3Client(ctx context.Context, env Env, conns int) (*s3.Client, error) {
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConnsPerHost = conns + 4
 	})
-	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
-	if _, ok := env.Lookup("AWS_MAX_ATTEMPTS"); !ok {
-		opts = append(opts, config.WithRetryMaxAttempts(8))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := loadAWSConfig(ctx, env, 8, config.WithHTTPClient(httpClient))
 	if err != nil {
-		return nil, exitcode.Wrap(fmt.Errorf("load AWS configuration: %w", err), exitcode.Usage)
-	}
-	if cfg.Region == "" {
-		return nil, exitcode.Wrap(errors.New("no AWS region: set AWS_REGION"), exitcode.Usage)
+		return nil, err
 	}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if o.BaseEndpoint != nil || cfg.BaseEndpoint != nil {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/smithy-go"
@@ -43,7 +42,7 @@ type verifyVars struct {
 type verifyOpts struct {
 	verifyVars
 	allowed []netip.Prefix
-	// stdin is read for --request -.
+	// stdin is read for --request - (Env.Stdin).
 	stdin io.Reader
 	// newDescriber builds the Step Functions client for --execution-arn.
 	newDescriber func(ctx context.Context) (executionDescriber, error)
@@ -68,13 +67,13 @@ func newVerifyFlags(v *verifyVars) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
 	fs.SortFlags = false
 	v.maxBody = webhook.DefaultMaxBody
-	fs.StringVar(&v.executionARN, flagExecutionARN, "", "The ARN of the Step Functions execution whose input is the webhook request (an API Gateway proxy request); it is read with DescribeExecution, because the request is too big for ECS container overrides. Give this or --request.")
-	fs.StringVar(&v.request, flagRequest, "", `Read the webhook request (an API Gateway proxy request as JSON) from this file instead; "-" reads standard input. Give this or --execution-arn.`)
+	fs.StringVar(&v.executionARN, flagExecutionARN, "", "The ARN of the Step Functions execution whose input is the webhook request (an API Gateway proxy request, plus the body parsed as \"payload\"); it is read with DescribeExecution, because the request is too big for ECS container overrides. Give this or --request.")
+	fs.StringVar(&v.request, flagRequest, "", `Read the same execution input (JSON) from this file instead; "-" reads standard input. Give this or --execution-arn.`)
 	fs.StringVar(&v.appDefinitionID, flagAppDefinitionID, "", "The Benchling app definition id (appdef_…) whose keys sign the webhooks. Required. It is configuration, never taken from the request: a body naming another app is rejected.")
 	fs.StringVar(&v.jwksURL, flagJWKSURL, webhook.DefaultJWKSURL, `Where the app definition's JSON Web Key Set is; "{appDefinitionId}" is replaced by --app-definition-id. The set is fetched once per run, after the cheap checks pass.`)
 	fs.StringVar(&v.allowedIPs, flagAllowedIPs, "", "Comma-separated source IPs or CIDR prefixes allowed to send webhooks, e.g. 1.2.3.4,10.0.0.0/8. Empty allows every source.")
 	fs.Var(&v.maxBody, flagMaxBody, "Reject a webhook whose decoded body is larger than this. Step Functions caps an execution's input at 256KiB, so a larger body cannot arrive that way.")
-	fs.DurationVar(&v.tolerance, flagTolerance, webhook.DefaultTolerance, "Reject a webhook whose webhook-timestamp is further than this from now, in the past or the future.")
+	fs.DurationVar(&v.tolerance, flagTolerance, webhook.DefaultTolerance, "Reject a webhook whose webhook-timestamp is further than this, in the past or the future, from when API Gateway received it (requestContext.requestTimeEpoch), or from now if the request does not say.")
 	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
 	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
 	return fs
@@ -140,7 +139,8 @@ func parseVerify(args []string, env Env) (*verifyOpts, *slog.Logger, int) {
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: job verify (--execution-arn ARN | --request FILE) --app-definition-id ID [flags]\n\n"+
 			"Verifies a Benchling webhook: body, source IP, headers, timestamp, signature versions,\n"+
-			"app definition, then the ECDSA signature against the app's JSON Web Key Set.\n"+
+			"app definition, that \"payload\" is the body, then the ECDSA signature against the app's\n"+
+			"JSON Web Key Set.\n"+
 			"Exit codes: 0 verified, 3 rejected (a retry cannot help), 4 transient (retry),\n"+
 			"2 usage or configuration (wrong app definition id, unknown execution).\n"+
 			"Every flag can also come from the environment: --app-definition-id from APP_DEFINITION_ID, and so on.\n\nFlags:\n%s", fs.FlagUsages())
@@ -167,7 +167,7 @@ func parseVerify(args []string, env Env) (*verifyOpts, *slog.Logger, int) {
 	}
 	o := &verifyOpts{
 		verifyVars: v,
-		stdin:      os.Stdin,
+		stdin:      env.Stdin,
 		newDescriber: func(ctx context.Context) (executionDescriber, error) {
 			return newSFNClient(ctx, env)
 		},
@@ -193,7 +193,7 @@ func (o *verifyOpts) run(ctx context.Context, env Env, log *slog.Logger) int {
 	switch code {
 	case exitcode.OK:
 		log.Info("webhook verified", "webhookId", id, "type", res.MessageType, "channel", res.Channel,
-			"sourceIp", ip, "keyId", res.KeyID, "bodyBytes", res.BodyBytes)
+			"sourceIp", ip, "keyId", res.KeyID, "bodyBytes", res.BodyBytes, "receivedAt", receivedAt(res))
 	case exitcode.BadInput:
 		log.Error("webhook rejected", "error", err.Error(), "webhookId", id, "sourceIp", ip, "exitCode", code, "kind", exitcode.Name(code))
 	default:
@@ -221,18 +221,29 @@ func (o *verifyOpts) verify(ctx context.Context, log *slog.Logger) (*webhook.Res
 	if err != nil {
 		return nil, err
 	}
-	req, err := webhook.DecodeRequest(data)
+	env, err := webhook.DecodeEnvelope(data)
 	if err != nil {
 		return nil, err
 	}
-	log.Debug("request read", "path", req.Path, "requestId", req.RequestContext.RequestID, "bodyChars", len(req.Body))
-	return v.Verify(ctx, req)
+	log.Debug("request read", "path", env.Path, "requestId", env.RequestContext.RequestID,
+		"requestTimeEpoch", env.RequestContext.RequestTimeEpoch, "bodyChars", len(env.Body), "payloadBytes", len(env.Payload))
+	return v.VerifyEnvelope(ctx, env)
 }
 
-// maxRequest caps the request JSON read: the body in base64 plus room for
-// the rest.
+// receivedAt is when API Gateway received the request, for the log: RFC
+// 3339 with milliseconds, or "" if the request does not say.
+func receivedAt(res *webhook.Result) string {
+	if res.ReceivedAt.IsZero() {
+		return ""
+	}
+	return res.ReceivedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// maxRequest caps the execution input read: the body in base64, the
+// payload (the body re-encoded as JSON, which escaping can grow; twice the
+// cap) and room for the rest.
 func (o *verifyOpts) maxRequest() int64 {
-	return int64(o.maxBody)/3*4 + 4 + maxRequestOverhead
+	return int64(o.maxBody)/3*4 + 4 + 2*int64(o.maxBody) + maxRequestOverhead
 }
 
 // readRequest returns the request JSON from --request or from the
@@ -242,6 +253,9 @@ func (o *verifyOpts) readRequest(ctx context.Context) ([]byte, error) {
 		return o.describeExecution(ctx)
 	}
 	r := o.stdin
+	if o.request == "-" && r == nil {
+		return nil, exitcode.Wrap(errors.New("read request: no standard input"), exitcode.Usage)
+	}
 	if o.request != "-" {
 		f, err := os.Open(o.request)
 		if err != nil {
@@ -288,12 +302,14 @@ func (o *verifyOpts) describeExecution(ctx context.Context) ([]byte, error) {
 
 // describeErrorCode classifies a DescribeExecution error that is left
 // after the SDK's own retries: throttling, 5xx and network errors are
-// transient (4); an unknown execution, a malformed ARN, access denied and
-// other client faults are configuration (2).
+// transient (4); an unknown execution, a malformed ARN, access denied,
+// other client faults and credentials that cannot be had (none
+// configured, or the provider chain failing) are configuration (2).
 func describeErrorCode(err error) int {
 	var notExist *sfntypes.ExecutionDoesNotExist
 	var badARN *sfntypes.InvalidArn
-	if errors.As(err, &notExist) || errors.As(err, &badARN) {
+	var noCreds *credentialsError
+	if errors.As(err, &notExist) || errors.As(err, &badARN) || errors.As(err, &noCreds) {
 		return exitcode.Usage
 	}
 	var re *smithyhttp.ResponseError
@@ -316,18 +332,59 @@ func describeErrorCode(err error) int {
 // AWS_MAX_ATTEMPTS). Throttling and 5xx answers are retried by the SDK's
 // standard retryer; without AWS_MAX_ATTEMPTS it makes up to 5 attempts.
 func newSFNClient(ctx context.Context, env Env) (*sfn.Client, error) {
-	var opts []func(*config.LoadOptions) error
-	if _, ok := env.Lookup("AWS_MAX_ATTEMPTS"); !ok {
-		opts = append(opts, config.WithRetryMaxAttempts(5))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := loadAWSConfig(ctx, env, 5)
 	if err != nil {
-		return nil, exitcode.Wrap(fmt.Errorf("load AWS configuration: %w", err), exitcode.Usage)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		return nil, exitcode.Wrap(errors.New("no AWS region: set AWS_REGION"), exitcode.Usage)
+	return sfnClientFromConfig(cfg), nil
+}
+
+// sfnClientFromConfig builds the Step Functions client with its credential
+// failures marked as [credentialsError]s.
+func sfnClientFromConfig(cfg aws.Config) *sfn.Client {
+	return sfn.NewFromConfig(cfg, func(o *sfn.Options) {
+		if o.Credentials != nil {
+			o.Credentials = taggedCredentials{p: o.Credentials}
+		}
+	})
+}
+
+// credentialsError is a failure to get AWS credentials: none configured,
+// or the provider chain refusing or failing. The SDK has no error type for
+// it (it wraps the provider's error in strings: "get identity: get
+// credentials: failed to refresh cached credentials, …"), so
+// [taggedCredentials] marks it where it arises, for [describeErrorCode].
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// taggedCredentials wraps a credentials provider (the SDK's cache, as a
+// rule) and returns its failures as [credentialsError]s, except when the
+// context has ended, which is an interruption, not configuration.
+type taggedCredentials struct{ p aws.CredentialsProvider }
+
+var (
+	_ aws.CredentialsProvider      = taggedCredentials{}
+	_ aws.CredentialProviderSource = taggedCredentials{}
+)
+
+// Retrieve returns p's credentials.
+func (t taggedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := t.p.Retrieve(ctx)
+	if err != nil && ctx.Err() == nil {
+		return c, &credentialsError{err: err}
 	}
-	return sfn.NewFromConfig(cfg), nil
+	return c, err
+}
+
+// ProviderSources passes on p's sources, which the SDK reports in its user
+// agent.
+func (t taggedCredentials) ProviderSources() []aws.CredentialSource {
+	if s, ok := t.p.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
 }
 
 func (o *verifyOpts) printResult(env Env, res *webhook.Result, code int, err error) {

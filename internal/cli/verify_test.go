@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/exitcode"
@@ -60,23 +63,37 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 	return f
 }
 
-// request returns the JSON of a signed API Gateway request sent at at.
-func (f *verifyFixture) request(t *testing.T, at time.Time) []byte {
+// request returns the JSON of an execution input as the mapping template
+// builds it: a signed API Gateway request sent at at, with the body parsed
+// as payload and no requestTimeEpoch. edit, if given, changes it first.
+func (f *verifyFixture) request(t *testing.T, at time.Time, edit ...func(*webhook.Envelope)) []byte {
 	t.Helper()
 	body := []byte(`{"version":"0","appDefinition":{"id":"` + verifyApp + `"},"channel":"events","message":{"type":"v2.entry.created","resourceId":"etr_1"}}`)
 	ts, sig, err := webhook.Sign(f.key, "wh_cli", at, body)
 	require.NoError(t, err)
-	b, err := json.Marshal(events.APIGatewayProxyRequest{
-		Resource: "/event", Path: "/event", HTTPMethod: http.MethodPost,
-		Headers: map[string]string{"Webhook-Id": "wh_cli", "Webhook-Timestamp": ts, "Webhook-Signature": sig},
-		RequestContext: events.APIGatewayProxyRequestContext{
-			RequestID: "r1", Identity: events.APIGatewayRequestIdentity{SourceIP: "1.2.3.4"},
+	env := webhook.Envelope{
+		APIGatewayProxyRequest: events.APIGatewayProxyRequest{
+			Resource: "/event", Path: "/event", HTTPMethod: http.MethodPost,
+			Headers: map[string]string{"Webhook-Id": "wh_cli", "Webhook-Timestamp": ts, "Webhook-Signature": sig},
+			RequestContext: events.APIGatewayProxyRequestContext{
+				RequestID: "r1", Identity: events.APIGatewayRequestIdentity{SourceIP: "1.2.3.4"},
+			},
+			Body:            base64.StdEncoding.EncodeToString(body),
+			IsBase64Encoded: true,
 		},
-		Body:            base64.StdEncoding.EncodeToString(body),
-		IsBase64Encoded: true,
-	})
+		Payload: body,
+	}
+	for _, e := range edit {
+		e(&env)
+	}
+	b, err := json.Marshal(env)
 	require.NoError(t, err)
 	return b
+}
+
+// withReceipt sets requestContext.requestTimeEpoch.
+func withReceipt(at time.Time) func(*webhook.Envelope) {
+	return func(e *webhook.Envelope) { e.RequestContext.RequestTimeEpoch = at.UnixMilli() }
 }
 
 func (f *verifyFixture) file(t *testing.T, name string, data []byte) string {
@@ -121,6 +138,10 @@ func runVerifyTest(t *testing.T, env map[string]string, args ...string) verifyRu
 func TestVerifyRequestFile(t *testing.T) {
 	f := newVerifyFixture(t)
 	valid := f.file(t, "valid.json", f.request(t, time.Now()))
+	hourAgo := time.Now().Add(-time.Hour)
+	otherPayload := func(e *webhook.Envelope) {
+		e.Payload = []byte(strings.Replace(string(e.Payload), "etr_1", "etr_2", 1))
+	}
 	tests := map[string]struct {
 		args   []string
 		env    map[string]string
@@ -145,6 +166,18 @@ func TestVerifyRequestFile(t *testing.T) {
 		"bad allow list":    {args: []string{"--request", valid, "--allowed-ips", "1.2.3.4,example.com"}, code: exitcode.Usage, errMsg: "--allowed-ips"},
 		"bad tolerance":     {args: []string{"--request", valid, "--tolerance", "-1s"}, code: exitcode.Usage, errMsg: "--tolerance"},
 		"bad jwks url":      {args: []string{"--request", valid, "--jwks-url", "ftp://x"}, code: exitcode.Usage, errMsg: "JWKS URL"},
+		"old, fresh at receipt": {args: []string{"--request", f.file(t, "rerun.json", f.request(t, hourAgo, withReceipt(hourAgo.Add(time.Second))))},
+			code: exitcode.OK},
+		"stale at receipt": {args: []string{"--request", f.file(t, "late.json", f.request(t, hourAgo, withReceipt(hourAgo.Add(6*time.Minute))))},
+			code: exitcode.BadInput, errMsg: "measured from when API Gateway received the request"},
+		"receipt too old": {args: []string{"--request", f.file(t, "old.json", f.request(t, hourAgo, withReceipt(time.Now().Add(-25*time.Hour))))},
+			code: exitcode.BadInput, errMsg: "requestTimeEpoch"},
+		"payload differs": {args: []string{"--request", f.file(t, "tampered.json", f.request(t, time.Now(), otherPayload))},
+			code: exitcode.BadInput, errMsg: "payload differs from the signed body"},
+		"payload missing": {args: []string{"--request", f.file(t, "nopayload.json", f.request(t, time.Now(), func(e *webhook.Envelope) { e.Payload = nil }))},
+			code: exitcode.BadInput, errMsg: "payload is missing"},
+		"ambiguous keys": {args: []string{"--request", f.file(t, "ambiguous.json", append(bytes.TrimSuffix(f.request(t, time.Now()), []byte("}")), `,"Payload":{}}`...))},
+			code: exitcode.BadInput, errMsg: "differ only in case"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -182,18 +215,19 @@ func TestVerifyStdinAndTransientJWKS(t *testing.T) {
 	env := f.env(nil)
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	var out, errb bytes.Buffer
-	e := Env{Stdout: &out, Stderr: &errb, Lookup: lookup}
 
-	o, log, _ := parseVerify([]string{"--request", "-"}, e)
-	require.NotNil(t, log)
-	o.stdin = bytes.NewReader(f.request(t, time.Now()))
-	require.Equal(t, exitcode.OK, o.run(context.Background(), e, log), errb.String())
+	// --request - reads Env.Stdin.
+	code := Run(context.Background(), []string{"verify", "--request", "-"},
+		Env{Stdout: &out, Stderr: &errb, Lookup: lookup, Stdin: strings.NewReader(string(f.request(t, time.Now())))})
+	require.Equal(t, exitcode.OK, code, errb.String())
+	require.Contains(t, out.String(), `"verified":true`)
 
 	// The key set failing with 5xx is transient: the state machine retries exit 4.
 	f.jwksStatus.Store(http.StatusServiceUnavailable)
 	out.Reset()
-	o, log, _ = parseVerify([]string{"--request", "-"}, e)
-	o.stdin = bytes.NewReader(f.request(t, time.Now()))
+	e := Env{Stdout: &out, Stderr: &errb, Lookup: lookup, Stdin: bytes.NewReader(f.request(t, time.Now()))}
+	o, log, _ := parseVerify([]string{"--request", "-"}, e)
+	require.NotNil(t, log)
 	o.jwksAttempts = 2
 	hits := f.jwksHits.Load()
 	require.Equal(t, exitcode.Transient, o.run(context.Background(), e, log))
@@ -355,4 +389,106 @@ func TestDescribeErrorCodeNetwork(t *testing.T) {
 	r := runVerifyTest(t, f.env(map[string]string{"AWS_MAX_ATTEMPTS": "1"}), "--execution-arn", "arn:aws:states:us-east-1:123456789012:execution:webhook:x")
 	require.Equal(t, exitcode.Transient, r.code, r.stderr)
 	require.Contains(t, r.res.Error, "describe execution")
+}
+
+// TestDescribeCredentialsFailure: credentials that cannot be had are
+// configuration (exit 2), not a network fault to retry (exit 4).
+func TestDescribeCredentialsFailure(t *testing.T) {
+	f := newVerifyFixture(t)
+	sfnSrv := newFakeSFN(t)
+	const arn = "arn:aws:states:us-east-1:123456789012:execution:webhook:wh_cli"
+	sfnSrv.inputs[arn] = string(f.request(t, time.Now()))
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	tests := map[string]struct {
+		creds    aws.CredentialsProvider
+		endpoint string
+		code     int
+		errMsg   string
+	}{
+		"provider fails": {creds: aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errors.New("no credentials in this test")
+		})), code: exitcode.Usage, errMsg: "no credentials in this test"},
+		"provider works": {creds: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret", Source: "test"}, nil
+		}), code: exitcode.OK},
+		"provider works, network fails": {creds: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
+		}), endpoint: dead.URL, code: exitcode.Transient, errMsg: "describe execution"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			endpoint := sfnSrv.URL
+			if tc.endpoint != "" {
+				endpoint = tc.endpoint
+			}
+			cfg := aws.Config{Region: "us-east-1", Credentials: tc.creds, RetryMaxAttempts: 1, BaseEndpoint: aws.String(endpoint)}
+			env := f.env(nil)
+			var out, errb bytes.Buffer
+			e := Env{Stdout: &out, Stderr: &errb, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+			o, log, _ := parseVerify([]string{"--execution-arn", arn}, e)
+			require.NotNil(t, log)
+			o.newDescriber = func(context.Context) (executionDescriber, error) { return sfnClientFromConfig(cfg), nil }
+			hits := sfnSrv.hits.Load()
+			code := o.run(context.Background(), e, log)
+			require.Equal(t, tc.code, code, errb.String())
+			require.Contains(t, out.String(), tc.errMsg)
+			if tc.code == exitcode.Usage {
+				require.Equal(t, hits, sfnSrv.hits.Load(), "nothing is sent without credentials")
+			}
+		})
+	}
+}
+
+// TestDescribeNoCredentials runs the SDK's real credential chain with
+// nothing configured.
+func TestDescribeNoCredentials(t *testing.T) {
+	f := newVerifyFixture(t)
+	sfnSrv := newFakeSFN(t)
+	sfnProcessEnv(t, sfnSrv.URL)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"} {
+		t.Setenv(k, "")
+	}
+	r := runVerifyTest(t, f.env(map[string]string{"AWS_MAX_ATTEMPTS": "1"}), "--execution-arn", "arn:aws:states:us-east-1:123456789012:execution:webhook:x")
+	require.Equal(t, exitcode.Usage, r.code, r.stderr)
+	require.Contains(t, r.res.Error, "describe execution")
+	require.Zero(t, sfnSrv.hits.Load())
+}
+
+func TestLoadAWSConfig(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "notfound")
+	t.Setenv("AWS_CONFIG_FILE", missing)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", missing)
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_MAX_ATTEMPTS", "3")
+	set := Env{Lookup: func(k string) (string, bool) { return "3", k == "AWS_MAX_ATTEMPTS" }}
+	unset := Env{Lookup: func(string) (string, bool) { return "", false }}
+
+	cfg, err := loadAWSConfig(context.Background(), unset, 8)
+	require.NoError(t, err)
+	require.Equal(t, 8, cfg.RetryMaxAttempts, "the default when AWS_MAX_ATTEMPTS is unset")
+	require.Equal(t, "eu-west-1", cfg.Region)
+
+	cfg, err = loadAWSConfig(context.Background(), set, 8)
+	require.NoError(t, err)
+	require.Equal(t, 3, cfg.RetryMaxAttempts, "AWS_MAX_ATTEMPTS wins")
+
+	cfg, err = loadAWSConfig(context.Background(), unset, 5, config.WithAppID("verify-test"))
+	require.NoError(t, err)
+	require.Equal(t, "verify-test", cfg.AppID, "the caller's options apply")
+	require.Equal(t, 5, cfg.RetryMaxAttempts)
+
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	_, err = loadAWSConfig(context.Background(), unset, 5)
+	require.ErrorContains(t, err, "no AWS region")
+	require.Equal(t, exitcode.Usage, exitcode.Resolve(err))
+
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_MAX_ATTEMPTS", "many")
+	_, err = loadAWSConfig(context.Background(), set, 5)
+	require.ErrorContains(t, err, "load AWS configuration")
+	require.Equal(t, exitcode.Usage, exitcode.Resolve(err))
 }

@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"benchling-webhook/internal/webhook"
 )
 
-// maxInput is Step Functions' limit on an execution's input.
+// maxInput is Step Functions' limit on an execution's input (the body is
+// in it twice: base64 and parsed).
 const maxInput = 256 << 10
 
 // gatewayHandler plays the webhook REST API: POST /event, /canvas and
@@ -66,15 +69,19 @@ func (s *Stack) serveWebhook(w http.ResponseWriter, r *http.Request) {
 // the deployed API Gateway mapping template does: an
 // events.APIGatewayProxyRequest with the raw body base64-encoded, the three
 // webhook-* headers and the content type (nothing else from the client),
-// and the caller's source IP and the request id in requestContext.
-func BuildEnvelope(path string, h http.Header, body []byte, sourceIP, requestID string) events.APIGatewayProxyRequest {
+// the caller's source IP, the request id and the time of receipt in
+// requestContext; and the body again as parsed JSON in payload (the
+// template's $input.json('$')), which the machine routes on once job
+// verify has checked it is the signed body. A body that is not JSON gets
+// no payload (job verify rejects it).
+func BuildEnvelope(path string, h http.Header, body []byte, sourceIP, requestID string) webhook.Envelope {
 	headers := map[string]string{}
 	for _, k := range []string{"webhook-id", "webhook-timestamp", "webhook-signature", "content-type"} {
 		if v := h.Get(k); v != "" {
 			headers[k] = v
 		}
 	}
-	return events.APIGatewayProxyRequest{
+	env := webhook.Envelope{APIGatewayProxyRequest: events.APIGatewayProxyRequest{
 		Resource:   path,
 		Path:       path,
 		HTTPMethod: http.MethodPost,
@@ -89,7 +96,11 @@ func BuildEnvelope(path string, h http.Header, body []byte, sourceIP, requestID 
 		},
 		Body:            base64.StdEncoding.EncodeToString(body),
 		IsBase64Encoded: true,
+	}}
+	if json.Valid(body) {
+		env.Payload = json.RawMessage(body)
 	}
+	return env
 }
 
 // ExecutionName is the webhook machine's execution name: the webhook-id,

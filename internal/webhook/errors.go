@@ -7,7 +7,9 @@ import "benchling-webhook/internal/exitcode"
 // [exitcode.BadInput]). [Verifier.Verify] wraps them with %w and a detail
 // that never contains the body or a signature; compare with errors.Is.
 var (
-	// ErrBadRequest: the execution input is not an API Gateway proxy request.
+	// ErrBadRequest: the execution input is not an API Gateway proxy request,
+	// is ambiguous (two keys that differ only in case), or its
+	// requestContext.requestTimeEpoch is implausible.
 	ErrBadRequest = exitcode.NewSentinel("webhook: malformed request", exitcode.BadInput)
 	// ErrNoBody: the request has an empty body.
 	ErrNoBody = exitcode.NewSentinel("webhook: no body", exitcode.BadInput)
@@ -24,7 +26,9 @@ var (
 	// ErrBadTimestamp: webhook-timestamp is not a number of Unix seconds.
 	ErrBadTimestamp = exitcode.NewSentinel("webhook: bad timestamp", exitcode.BadInput)
 	// ErrStaleTimestamp: webhook-timestamp is further than [Config.Tolerance]
-	// from now, in the past or in the future; the message says which and by how much.
+	// from when API Gateway received the request (or from now, when the
+	// request does not say), in the past or in the future; the message says
+	// which and by how much.
 	ErrStaleTimestamp = exitcode.NewSentinel("webhook: timestamp outside the allowed window", exitcode.BadInput)
 	// ErrNoDERSignature: webhook-signature has no pair whose version contains "der".
 	ErrNoDERSignature = exitcode.NewSentinel("webhook: no DER signature", exitcode.BadInput)
@@ -35,6 +39,10 @@ var (
 	ErrNotJSON = exitcode.NewSentinel("webhook: body is not a JSON object", exitcode.BadInput)
 	// ErrWrongApp: the body's appDefinition.id is missing or is not [Config.AppDefinitionID].
 	ErrWrongApp = exitcode.NewSentinel("webhook: wrong app definition", exitcode.BadInput)
+	// ErrPayloadMismatch: the execution input's payload, which the state
+	// machine routes on, is missing or is not JSON-equal to the signed body
+	// ([Verifier.VerifyEnvelope]).
+	ErrPayloadMismatch = exitcode.NewSentinel("webhook: payload differs from the signed body", exitcode.BadInput)
 )
 
 // Failures that are not the request's fault.

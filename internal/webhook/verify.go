@@ -42,6 +42,14 @@ const (
 	DefaultJWKSAttempts = 4
 )
 
+// MaxRequestAge is how long before now requestContext.requestTimeEpoch may
+// lie. The webhook machine times out after 1 hour, so a normal run (with
+// its retries of exit 4) sees a receipt less than an hour old; a day leaves
+// an operator time to re-run a failed execution with the same input after
+// an outage, while a captured input cannot be replayed for ever by someone
+// allowed to start executions. An older request is [ErrBadRequest].
+const MaxRequestAge = 24 * time.Hour
+
 const (
 	maxJWKSBytes       = 1 << 20          // a key set larger than this is refused
 	maxDERSignatures   = 16               // more DER signatures than this in one header is refused
@@ -64,8 +72,10 @@ type Config struct {
 	// AppDefinitionID. Default [DefaultJWKSURL]. http is allowed for tests and
 	// the local sandbox.
 	JWKSURL string
-	// Tolerance is how far webhook-timestamp may lie from Now, in the past
-	// or in the future. Default [DefaultTolerance].
+	// Tolerance is how far webhook-timestamp may lie, in the past or in the
+	// future, from when API Gateway received the request
+	// (requestContext.requestTimeEpoch), or from Now when the request does
+	// not say. Default [DefaultTolerance].
 	Tolerance time.Duration
 	// AllowedIPs lists the source addresses (single addresses as /32 or /128
 	// prefixes) that may send webhooks. Empty allows every address.
@@ -177,23 +187,11 @@ func ParseAllowList(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// DecodeRequest decodes an API Gateway proxy request, the input that the
-// API's mapping template gives the state machine, from one JSON object. It
-// rejects anything else, including trailing data, with [ErrBadRequest].
-// Unknown fields are ignored.
+// DecodeRequest decodes an API Gateway proxy request from one JSON object,
+// as [DecodeEnvelope] does (with the same checks), and drops the payload.
 func DecodeRequest(data []byte) (events.APIGatewayProxyRequest, error) {
-	var req events.APIGatewayProxyRequest
-	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return req, fmt.Errorf("%w: not a JSON object", ErrBadRequest)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&req); err != nil {
-		return events.APIGatewayProxyRequest{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return events.APIGatewayProxyRequest{}, fmt.Errorf("%w: trailing data after the JSON object", ErrBadRequest)
-	}
-	return req, nil
+	env, err := DecodeEnvelope(data)
+	return env.APIGatewayProxyRequest, err
 }
 
 // Result describes a verified webhook. On a rejection [Verifier.Verify]
@@ -204,6 +202,9 @@ type Result struct {
 	WebhookID string
 	// Timestamp is the webhook-timestamp header.
 	Timestamp time.Time
+	// ReceivedAt is requestContext.requestTimeEpoch, when API Gateway
+	// received the request; zero if the request does not say.
+	ReceivedAt time.Time
 	// SourceIP is requestContext.identity.sourceIp, as given.
 	SourceIP string
 	// Channel is the envelope's channel ("events", "app_signals").
@@ -237,17 +238,30 @@ type envelope struct {
 //  2. the source IP is allowed;
 //  3. webhook-id, webhook-timestamp and webhook-signature are present
 //     (names compared case-insensitively, in headers and multiValueHeaders);
-//  4. the timestamp is within Tolerance of now;
+//  4. the timestamp is within Tolerance of requestContext.requestTimeEpoch
+//     (when API Gateway received the request), or of now if that is 0. A
+//     receipt time more than Tolerance in the future or more than
+//     [MaxRequestAge] in the past is [ErrBadRequest]. Measuring at receipt
+//     keeps a genuine webhook valid when the state machine re-runs the task
+//     after an exit 4, and lets an operator re-run a failed execution with
+//     the same input; it gives no replay to anyone else, because only
+//     StartExecution callers (API Gateway, operators) build the input;
 //  5. webhook-signature holds at least one "der" signature;
 //  6. the body is a JSON object whose appDefinition.id is the configured one;
 //  7. one of the DER signatures over "{id}.{timestamp}.{body}" verifies with
 //     one of the key set's EC P-256 keys.
 //
-// A rejection wraps one of the BadInput sentinels ([ErrNoBody] …
+// A rejection wraps one of the BadInput sentinels ([ErrBadRequest] …
 // [ErrWrongApp]); a key set that cannot be fetched wraps
 // [ErrJWKSUnavailable], one that is unusable [ErrJWKSInvalid]. Errors never
 // contain the body or a signature.
 func (v *Verifier) Verify(ctx context.Context, req events.APIGatewayProxyRequest) (*Result, error) {
+	return v.verify(ctx, req, nil)
+}
+
+// verify is [Verifier.Verify]; checkBody, if not nil, is one more cheap
+// check of the decoded body, run before the key set is fetched.
+func (v *Verifier) verify(ctx context.Context, req events.APIGatewayProxyRequest, checkBody func(body []byte) error) (*Result, error) {
 	res := &Result{SourceIP: req.RequestContext.Identity.SourceIP}
 	body, err := v.body(req)
 	if err != nil {
@@ -272,7 +286,14 @@ func (v *Verifier) Verify(ctx context.Context, req events.APIGatewayProxyRequest
 	if len(missing) > 0 {
 		return res, fmt.Errorf("%w: %s", ErrMissingHeader, strings.Join(missing, ", "))
 	}
-	if res.Timestamp, err = v.checkTimestamp(ts); err != nil {
+	ref, received, err := v.receipt(req.RequestContext.RequestTimeEpoch)
+	if err != nil {
+		return res, err
+	}
+	if received {
+		res.ReceivedAt = ref
+	}
+	if res.Timestamp, err = v.checkTimestamp(ts, ref, received); err != nil {
 		return res, err
 	}
 	sigs, err := derSignatures(sig)
@@ -290,6 +311,11 @@ func (v *Verifier) Verify(ctx context.Context, req events.APIGatewayProxyRequest
 	res.AppDefinitionID = env.AppDefinition.ID
 	if env.AppDefinition.ID != v.cfg.AppDefinitionID {
 		return res, fmt.Errorf("%w: the body is for app definition %.64q, not %s", ErrWrongApp, env.AppDefinition.ID, v.cfg.AppDefinitionID)
+	}
+	if checkBody != nil {
+		if err := checkBody(body); err != nil {
+			return res, err
+		}
 	}
 	keys, err := v.fetchKeys(ctx)
 	if err != nil {
@@ -395,27 +421,55 @@ func asciiEqualFold(a, b string) bool {
 	return true
 }
 
-func (v *Verifier) checkTimestamp(ts string) (time.Time, error) {
+// receipt returns the time the timestamp window is measured from: when API
+// Gateway received the request (requestTimeEpoch, in milliseconds), with
+// received true, or now when requestTimeEpoch is 0. A receipt time after
+// now (beyond Tolerance, for clock skew), more than [MaxRequestAge] before
+// now, or negative is [ErrBadRequest]: API Gateway cannot have sent it.
+func (v *Verifier) receipt(epochMillis int64) (ref time.Time, received bool, err error) {
+	now := v.cfg.Now()
+	switch {
+	case epochMillis == 0:
+		return now, false, nil
+	case epochMillis < 0:
+		return time.Time{}, false, fmt.Errorf("%w: requestContext.requestTimeEpoch %d is negative", ErrBadRequest, epochMillis)
+	}
+	at := time.UnixMilli(epochMillis)
+	if ahead := at.Sub(now); ahead > v.cfg.Tolerance {
+		return time.Time{}, false, fmt.Errorf("%w: requestContext.requestTimeEpoch is %s in the future, more than the %s allowed", ErrBadRequest, ahead.Round(time.Millisecond), v.cfg.Tolerance)
+	}
+	if age := now.Sub(at); age > MaxRequestAge {
+		return time.Time{}, false, fmt.Errorf("%w: requestContext.requestTimeEpoch is %s in the past, more than the %s allowed", ErrBadRequest, age.Round(time.Second), MaxRequestAge)
+	}
+	return at, true, nil
+}
+
+// checkTimestamp parses webhook-timestamp and checks it against ref, the
+// receipt time if received, else now.
+func (v *Verifier) checkTimestamp(ts string, ref time.Time, received bool) (time.Time, error) {
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %s %.32q is not Unix seconds", ErrBadTimestamp, HeaderTimestamp, ts)
 	}
-	now := v.cfg.Now()
 	// Far-off values would overflow time.Time arithmetic; they are outside
 	// any window anyway.
 	const century = 100 * 365 * 24 * 60 * 60
-	switch n := now.Unix(); {
+	switch n := ref.Unix(); {
 	case sec > n+century:
 		return time.Time{}, fmt.Errorf("%w: %s is more than a century in the future", ErrStaleTimestamp, HeaderTimestamp)
 	case sec < n-century:
 		return time.Time{}, fmt.Errorf("%w: %s is more than a century in the past", ErrStaleTimestamp, HeaderTimestamp)
 	}
-	t := time.Unix(sec, 0)
-	if age := now.Sub(t); age > v.cfg.Tolerance {
-		return t, fmt.Errorf("%w: %s is %s in the past, more than the %s allowed", ErrStaleTimestamp, HeaderTimestamp, age.Round(time.Millisecond), v.cfg.Tolerance)
+	from := "now"
+	if received {
+		from = "when API Gateway received the request"
 	}
-	if ahead := t.Sub(now); ahead > v.cfg.Tolerance {
-		return t, fmt.Errorf("%w: %s is %s in the future, more than the %s allowed", ErrStaleTimestamp, HeaderTimestamp, ahead.Round(time.Millisecond), v.cfg.Tolerance)
+	t := time.Unix(sec, 0)
+	if age := ref.Sub(t); age > v.cfg.Tolerance {
+		return t, fmt.Errorf("%w: %s is %s in the past (measured from %s), more than the %s allowed", ErrStaleTimestamp, HeaderTimestamp, age.Round(time.Millisecond), from, v.cfg.Tolerance)
+	}
+	if ahead := t.Sub(ref); ahead > v.cfg.Tolerance {
+		return t, fmt.Errorf("%w: %s is %s in the future (measured from %s), more than the %s allowed", ErrStaleTimestamp, HeaderTimestamp, ahead.Round(time.Millisecond), from, v.cfg.Tolerance)
 	}
 	return t, nil
 }
