@@ -86,6 +86,8 @@ type Stack struct {
 	HubURL string
 
 	opts     Options
+	ctx      context.Context // cancelled by Close: stops the job processes
+	cancel   context.CancelFunc
 	settings map[string]string
 	machines map[string]machine // by name
 	engine   *engine
@@ -137,7 +139,8 @@ type Message struct {
 }
 
 // TaskRun records one ecs:runTask.sync: the job's command, its overrides'
-// environment, exit code and output.
+// environment (URLs without their query string: a presigned URL's query is
+// a credential), exit code and output.
 type TaskRun struct {
 	Execution, State, TaskArn string
 	Command                   []string
@@ -167,6 +170,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s := &Stack{opts: opts, executions: map[string]*Execution{}, procs: map[string]map[int]*os.Process{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -315,23 +319,8 @@ func loadMachine(path, name string, values map[string]string) (machine, error) {
 	return m, nil
 }
 
-// RepoRoot walks up from the working directory to the directory holding go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("emulate: repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-}
+// RepoRoot returns the repository root (statemachine/, tools/node/).
+func RepoRoot() (string, error) { return s3local.RepoRoot() }
 
 // StartExecution starts the named machine ("webhook" or "packaging") with
 // input. name "" means a generated one; a name already used answers
@@ -515,8 +504,10 @@ func (s *Stack) finish(d engineDone) {
 	close(ex.done)
 }
 
-// Close stops everything Start started.
+// Close stops everything Start started; job processes still running get
+// SIGTERM, as ECS stops a task.
 func (s *Stack) Close() {
+	s.cancel()
 	if s.engine != nil {
 		s.engine.close()
 	}

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"benchling-webhook/internal/s3local"
 )
 
 //go:embed engine.mjs
@@ -53,6 +55,7 @@ func startEngine(ctx context.Context, dir, node, module, hubURL string, stderr i
 	}
 	cmd := exec.Command(node, script)
 	cmd.Env = append(os.Environ(), "HUB_URL="+hubURL, "SFN_MODULE="+module, "NODE_OPTIONS=")
+	cmd.SysProcAttr = s3local.ChildProcAttr() // no engine outlives a killed test binary
 	e := &engine{cmd: cmd, done: make(chan struct{}), log: new(bytes.Buffer)}
 	cmd.Stderr = io.MultiWriter(e.log, stderrOrDiscard(stderr))
 	out, err := cmd.StdoutPipe()

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// serveSFN answers the Step Functions API calls the job and tools make
-// (awsJson1_0: POST with X-Amz-Target: AWSStepFunctions.<Action>).
+// serveSFN answers the Step Functions API calls the job makes
+// (DescribeExecution) and StartExecution, on the awsJson1_0 protocol
+// (POST with X-Amz-Target: AWSStepFunctions.<Action>).
 // Requests are not authenticated.
 func (s *Stack) serveSFN(w http.ResponseWriter, r *http.Request) {
 	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AWSStepFunctions.")
@@ -22,7 +23,6 @@ func (s *Stack) serveSFN(w http.ResponseWriter, r *http.Request) {
 		StateMachineArn string `json:"stateMachineArn"`
 		Name            string `json:"name"`
 		Input           string `json:"input"`
-		StatusFilter    string `json:"statusFilter"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		sfnError(w, http.StatusBadRequest, "SerializationException", err.Error())
@@ -57,28 +57,11 @@ func (s *Stack) serveSFN(w http.ResponseWriter, r *http.Request) {
 			sfnError(w, http.StatusBadRequest, "ExecutionAlreadyExists", "Execution Already Exists: '"+arn+"'")
 		case err != nil && arn == "":
 			sfnError(w, http.StatusBadRequest, "InvalidExecutionInput", err.Error())
+		case err != nil: // the engine refused it; the execution is recorded as failed
+			sfnError(w, http.StatusInternalServerError, "ServiceException", err.Error())
 		default:
 			writeAmzJSON(w, map[string]any{"executionArn": arn, "startDate": epoch(time.Now())})
 		}
-	case "ListExecutions":
-		var list []map[string]any
-		for _, ex := range s.Executions() {
-			if s.machines[ex.Machine].arn != in.StateMachineArn || (in.StatusFilter != "" && in.StatusFilter != ex.Status) {
-				continue
-			}
-			d := describe(ex)
-			delete(d, "input")
-			delete(d, "output")
-			list = append(list, d)
-		}
-		writeAmzJSON(w, map[string]any{"executions": list})
-	case "StopExecution":
-		if s.Execution(in.ExecutionArn) == nil {
-			sfnError(w, http.StatusBadRequest, "ExecutionDoesNotExist", "Execution Does Not Exist: '"+in.ExecutionArn+"'")
-			return
-		}
-		_ = s.engine.post(r.Context(), "/stop", map[string]string{"arn": in.ExecutionArn})
-		writeAmzJSON(w, map[string]any{"stopDate": epoch(time.Now())})
 	default:
 		sfnError(w, http.StatusBadRequest, "UnknownOperationException", "the local hub does not implement "+action)
 	}

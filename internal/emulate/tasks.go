@@ -20,6 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"benchling-webhook/internal/httprange"
+	"benchling-webhook/internal/s3local"
 )
 
 // Identifiers of the emulated resources, as the substitutions name them.
@@ -158,14 +161,20 @@ func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
 	for _, e := range o.Environment {
 		env = append(env, e.Name+"="+e.Value)
 		overrideEnv[e.Name] = e.Value
+		if strings.Contains(e.Value, "://") {
+			overrideEnv[e.Name] = httprange.Redact(e.Value) // a presigned URL's query is a credential
+		}
 	}
 	timeout := time.Duration(s.machineState(req.ExecutionArn, req.State).TimeoutSeconds) * time.Second
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+time.Second)
+	// The task outlives the engine's request (ECS runs it on its own), but
+	// not its state's timeout nor the stack.
+	runCtx, cancel := context.WithTimeout(s.ctx, timeout+time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(runCtx, s.opts.JobBinary, o.Command...)
+	cmd.SysProcAttr = s3local.ChildProcAttr()
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second // ECS's stopTimeout before SIGKILL
 	cmd.Env = env
@@ -178,7 +187,9 @@ func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, &taskError{"ECS.AmazonECSException", "start the job: " + err.Error()}
 	}
-	s.trackProc(req.ExecutionArn, cmd.Process, true)
+	if !s.trackProc(req.ExecutionArn, cmd.Process, true) {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // the execution ended meanwhile
+	}
 	err := cmd.Wait()
 	s.trackProc(req.ExecutionArn, cmd.Process, false)
 	exit := 0
@@ -252,17 +263,27 @@ func (s *Stack) taskEnvironment() []string {
 	return env
 }
 
-func (s *Stack) trackProc(arn string, p *os.Process, running bool) {
+// trackProc records (running) or forgets a job process of the execution
+// arn, so that the end of the execution stops it. It reports false when the
+// execution has already ended: the caller must stop the process itself.
+func (s *Stack) trackProc(arn string, p *os.Process, running bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if running {
-		if s.procs[arn] == nil {
-			s.procs[arn] = map[int]*os.Process{}
+	if !running {
+		delete(s.procs[arn], p.Pid)
+		if len(s.procs[arn]) == 0 {
+			delete(s.procs, arn)
 		}
-		s.procs[arn][p.Pid] = p
-		return
+		return true
 	}
-	delete(s.procs[arn], p.Pid)
+	if ex := s.executions[arn]; ex == nil || ex.Status != "RUNNING" {
+		return false
+	}
+	if s.procs[arn] == nil {
+		s.procs[arn] = map[int]*os.Process{}
+	}
+	s.procs[arn][p.Pid] = p
+	return true
 }
 
 func (s *Stack) machineState(arn, state string) struct {

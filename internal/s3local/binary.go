@@ -105,3 +105,14 @@ func isRepoGoMod(p string) (bool, error) {
 	}
 	return false, nil
 }
+
+// RepoRoot returns the repository root: the nearest directory at or above
+// the working directory whose go.mod declares module benchling-webhook
+// (so tools/, a module of its own, is not mistaken for it).
+func RepoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("locate repository root: %w", err)
+	}
+	return repoRoot(wd)
+}

@@ -10,3 +10,7 @@ import "syscall"
 func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }
+
+// ChildProcAttr is the same for any helper process a local stack starts
+// (the Step Functions engine, job subprocesses).
+func ChildProcAttr() *syscall.SysProcAttr { return procAttr() }
