@@ -47,9 +47,10 @@ unit: tools ## Run the Go tests with the race detector (integration tests includ
 e2e: tools ## Run the end-to-end suite (e2e/, ginkgo) against the local stack: webhooks in, packages out.
 	$(TEST_ENV) $(GO) test -count=1 -timeout 10m ./e2e/...
 
-fuzz: ## Run each fuzzer for FUZZTIME (default 10s).
+fuzz: ## Run each fuzzer for FUZZTIME (default 10s): entry names, archives, signature headers.
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) ./internal/extract
 	$(TEST_ENV) $(GO) test -run '^$$' -fuzz '^FuzzArchive$$' -fuzztime $(FUZZTIME) ./internal/extract
+	$(TEST_ENV) $(GO) test -run '^$$' -fuzz '^FuzzDERSignatures$$' -fuzztime $(FUZZTIME) ./internal/webhook
 
 lint: $(BIN)/staticcheck ## gofmt, go vet, go mod tidy and staticcheck must be clean.
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \

@@ -1,7 +1,8 @@
 // Package render renders the text files of a Benchling entry's Quilt
 // package: README.md, from the entry (see [DecodeEntry]) and the list of
-// exported files, and the Quilt links ([Links]) that the README and the
-// Benchling canvas share.
+// exported files, and the Quilt links ([Links]) in it: the same three links
+// the webhook state machine writes into the Benchling canvas (built there
+// with States.Format, since the canvas is updated by Step Functions).
 //
 // The templates live in templates/ and are compiled in with go:embed; a
 // [Renderer] reads them through an fs.FS, so tests can swap them. Output is
