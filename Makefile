@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X benchling-webhook/internal/cli.Version=$(VERSION)
 BIN := bin
 # Node 22, aws-local-stepfunctions and asl-validator, pinned in tools/node/package-lock.json.
 NODE_TOOLS := tools/node/node_modules/.package-lock.json
-TOOLS := $(BIN)/versitygw $(BIN)/benchstat $(BIN)/staticcheck $(NODE_TOOLS)
+TOOLS := $(BIN)/versitygw $(BIN)/benchstat $(BIN)/staticcheck $(BIN)/actionlint $(BIN)/crane $(NODE_TOOLS)
 OUT := out
 
 # Tests never read the developer's AWS configuration.
@@ -20,7 +20,7 @@ FUZZTIME ?= 10s
 BENCH ?= .
 BENCH_COUNT ?= 6
 
-.PHONY: help build tools test unit e2e fuzz lint bench run clean
+.PHONY: help build tools test unit e2e fuzz lint bench run clean image publish
 
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ help: ## Show the targets.
 build: ## Build the job binary into bin/job (static, CGO off).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/job ./cmd/job
 
-tools: $(TOOLS) ## Build the test tools pinned in tools/go.mod (versitygw, benchstat, staticcheck) and install tools/node (npm ci).
+tools: $(TOOLS) ## Build the test tools pinned in tools/go.mod (versitygw, benchstat, staticcheck, actionlint, crane) and install tools/node (npm ci).
 
 $(BIN)/versitygw: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/versitygw github.com/versity/versitygw/cmd/versitygw
@@ -36,6 +36,10 @@ $(BIN)/benchstat: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/benchstat golang.org/x/perf/cmd/benchstat
 $(BIN)/staticcheck: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+$(BIN)/actionlint: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../$(BIN)/actionlint github.com/rhysd/actionlint/cmd/actionlint
+$(BIN)/crane: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../$(BIN)/crane github.com/google/go-containerregistry/cmd/crane
 $(NODE_TOOLS): tools/node/package.json tools/node/package-lock.json
 	cd tools/node && npm ci --no-audit --no-fund --loglevel=error
 
@@ -68,6 +72,17 @@ bench: tools build ## Benchmarks: job export vs the old Lambda's way vs an uploa
 EVENT ?= canvas
 run: build tools ## Run the main job locally: a signed sample webhook (EVENT=canvas|entry|button|initialized|lifecycle) through both state machines.
 	$(TEST_ENV) $(GO) run ./internal/emulate/cmd/runlocal --job $(BIN)/job --dir $(OUT)/run --event $(EVENT)
+
+# The job image (Dockerfile, docs/image.md). Tags default to the version; nothing pushes `latest`.
+IMAGE_REPO ?= 712023778557.dkr.ecr.us-east-1.amazonaws.com/quiltdata/benchling
+IMAGE_TAG ?= $(VERSION)
+IMAGE_ENV = IMAGE_REPO='$(IMAGE_REPO)' IMAGE_TAG='$(IMAGE_TAG)' VERSION='$(VERSION)'
+
+image: ## Build the job image for this machine as IMAGE_REPO:IMAGE_TAG (docker buildx if a Docker engine answers, else buildah).
+	$(IMAGE_ENV) scripts/image.sh image
+
+publish: ## Build linux/amd64+arm64 and push one multi-arch manifest to ECR (IMAGE_REPO:IMAGE_TAG); needs PUBLISH=1.
+	$(IMAGE_ENV) PUBLISH='$(PUBLISH)' scripts/image.sh publish
 
 clean: ## Remove build and run outputs.
 	rm -rf $(BIN) $(OUT)
