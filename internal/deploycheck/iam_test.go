@@ -521,7 +521,29 @@ var (
 	taskRolePattern      = regexp.MustCompile(`^` + partition + `:iam::\$\{AWS::AccountId\}:role/\$\{App\}-\$\{Env\}-\$\{Name\}-TaskRole-\*$`)
 	packagePrefix        = regexp.MustCompile(`^` + partition + `:s3:::\$\{BucketName\}/\$\{PackagePrefix\}/.+$`)
 	packagerQueue        = regexp.MustCompile(`^` + partition + `:sqs:\$\{AWS::Region\}:\$\{AWS::AccountId\}:\$\{PackagerQueueName\}$`)
+	bucketARN            = regexp.MustCompile(`^` + partition + `:s3:::\$\{BucketName\}$`)
+	prefixCondition      = regexp.MustCompile(`^\$\{PackagePrefix\}/`)
 )
+
+// listsPrefixOnly reports whether s is the one S3 grant on the bucket itself
+// that stays within the package prefix: s3:ListBucket alone, on the bucket
+// ARN, with an s3:prefix condition under ${PackagePrefix}/ (without a
+// listing, S3 answers a missing key with AccessDenied instead of NoSuchKey).
+func (s *statement) listsPrefixOnly(r string) bool {
+	if !bucketARN.MatchString(r) || len(s.actions) != 1 || !strings.EqualFold(s.actions[0], "s3:ListBucket") {
+		return false
+	}
+	vals, ok := s.conditionValues("s3:prefix", "StringLike", "StringEquals")
+	if !ok || len(vals) == 0 {
+		return false
+	}
+	for _, v := range vals {
+		if !prefixCondition.MatchString(v) {
+			return false
+		}
+	}
+	return true
+}
 
 // tenantAPI is the only URL prefix the state machines' HTTP tasks may call.
 const tenantAPI = "https://${BenchlingTenant}.benchling.com/api/v2/"
@@ -689,7 +711,7 @@ func ruleS3(_ *cfncheck.Template, sts []*statement) (int, []string) {
 	return forEach(sts, func(s *statement) bool { return s.allowsService("s3") }, func(s *statement) []string {
 		var out []string
 		for _, r := range s.resources {
-			if !packagePrefix.MatchString(r) {
+			if !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) {
 				out = append(out, s.problem("S3 on %q, not under arn:…:s3:::${BucketName}/${PackagePrefix}/", r))
 			}
 		}
@@ -707,6 +729,12 @@ func TestIAMS3(t *testing.T) {
 			sub("arn:${AWS::Partition}:s3:::${BucketName}/${PackagePrefix}*"), "not under"),
 		"bucket ARN too": set("WorkerTaskPolicy", "PackagePrefix", "Resource",
 			[]any{sub("arn:${AWS::Partition}:s3:::${BucketName}/${PackagePrefix}/*"), sub("arn:${AWS::Partition}:s3:::${BucketName}")}, "not under"),
+		"listing the whole bucket": set("WorkerTaskPolicy", "ListPackagePrefix", "Condition",
+			map[string]any{}, "not under"),
+		"listing another prefix": set("WorkerTaskPolicy", "ListPackagePrefix", "Condition",
+			map[string]any{"StringLike": map[string]any{"s3:prefix": "*"}}, "not under"),
+		"more than listing on the bucket": set("WorkerTaskPolicy", "ListPackagePrefix", "Action",
+			[]any{"s3:ListBucket", "s3:GetBucketPolicy"}, "not under"),
 	})
 }
 
@@ -760,7 +788,7 @@ func ruleTaskPolicy(tmpl *cfncheck.Template, sts []*statement) (int, []string) {
 			if r == "*" || broadResource(r) {
 				out = append(out, s.problem("the task role gets %q", r))
 			}
-			if s.allowsService("s3") && !packagePrefix.MatchString(r) {
+			if s.allowsService("s3") && !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) {
 				out = append(out, s.problem("the task role gets S3 on %q, not only the package prefix", r))
 			}
 		}
