@@ -150,6 +150,12 @@ type TaskRun struct {
 	Duration                  time.Duration
 }
 
+// JobEnv returns the environment the worker's tasks get on this stack
+// (AWS endpoints and credentials, the addon's outputs, the client secret),
+// for running the job binary directly, as the schedule or `copilot job
+// run` would.
+func (s *Stack) JobEnv() []string { return s.taskEnvironment() }
+
 // Settings returns the DefinitionSubstitutions used for the local stack.
 func (s *Stack) Settings() map[string]string { return s.settings }
 

@@ -243,16 +243,27 @@ func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
 
 // taskEnvironment is what the task definition gives the container: AWS
 // endpoints and credentials for the local services, and the job's settings
-// (as the Copilot manifest's variables would).
+// (as the addon's outputs, the manifest's variables and secrets and Copilot
+// would).
 func (s *Stack) taskEnvironment() []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.opts.Dir, "TMPDIR=" + os.TempDir()}
 	env = append(env, s.S3.Env()...)
 	env = append(env,
 		"AWS_ENDPOINT_URL_SFN="+s.HubURL,
-		"APP_DEFINITION_ID="+s.opts.Sandbox.AppDefinitionID,
 		"JWKS_URL="+s.Benchling.JWKSURL(),
-		"CATALOG_HOST="+s.opts.CatalogHost,
 		"LOG_FORMAT=json",
+		// What the addon's outputs and the manifest's secrets give every task.
+		"APP_DEFINITION_ID="+s.opts.Sandbox.AppDefinitionID,
+		"CATALOG_HOST="+s.opts.CatalogHost,
+		"REGISTRY="+s.opts.Bucket,
+		"PACKAGE_PREFIX="+s.opts.Prefix,
+		"BENCHLING_BASE_URL="+s.Benchling.URL(),
+		"BENCHLING_CLIENT_ID="+s.opts.Sandbox.ClientID,
+		"BENCHLING_CLIENT_SECRET="+s.opts.Sandbox.ClientSecret,
+		"PACKAGING_STATE_MACHINE_ARN="+machineArn(Packaging),
+		"COPILOT_APPLICATION_NAME=benchling-webhook",
+		"COPILOT_ENVIRONMENT_NAME=local",
+		"COPILOT_SERVICE_NAME=worker",
 	)
 	if s.opts.AllowedIPs != "" {
 		env = append(env, "ALLOWED_IPS="+s.opts.AllowedIPs)
