@@ -18,6 +18,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
+	"benchling-webhook/internal/emf/emftest"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/render"
 	"benchling-webhook/internal/s3local"
@@ -404,4 +405,111 @@ func crcBase64(crc uint32) string {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], crc)
 	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// TestExportMetrics checks the EMF line job export writes to stderr when it
+// ends: exactly one, valid against the format's schema, in JSON log mode
+// only, and none with --metrics=false.
+func TestExportMetrics(t *testing.T) {
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "e.zip")
+	m, err := samplezip.WriteFile(zipPath, samplezip.Small())
+	require.NoError(t, err)
+	copilot := map[string]string{"COPILOT_APPLICATION_NAME": "bw", "COPILOT_ENVIRONMENT_NAME": "test", "COPILOT_SERVICE_NAME": "worker"}
+	with := func(kv ...string) map[string]string {
+		env := map[string]string{}
+		for k, v := range copilot {
+			env[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	export := func(args ...string) []string {
+		return append([]string{"--download-url", zipPath, "--local-dir", t.TempDir(), "--package-name", "benchling/etr_1"}, args...)
+	}
+	tests := map[string]struct {
+		env     map[string]string
+		args    []string
+		lines   int    // EMF lines expected
+		outcome string // with a line
+	}{
+		"json":              {copilot, export("--log-format", "json"), 1, "ok"},
+		"json from env":     {with("LOG_FORMAT", "json"), export(), 1, "ok"},
+		"auto off terminal": {copilot, export("--log-format", "auto"), 1, "ok"},
+		"text":              {copilot, export("--log-format", "text"), 0, ""},
+		"flag off":          {copilot, export("--log-format", "json", "--metrics=false"), 0, ""},
+		"env off":           {with("METRICS", "false"), export("--log-format", "json"), 0, ""},
+		"flag beats env":    {with("METRICS", "false"), export("--log-format", "json", "--metrics"), 1, "ok"},
+		"failed export": {copilot, []string{"--log-format", "json", "--download-url", filepath.Join(dir, "missing.zip"),
+			"--local-dir", t.TempDir(), "--package-name", "benchling/etr_1"}, 1, ""},
+		"invalid configuration": {copilot, []string{"--log-format", "json", "--local-dir", t.TempDir(), "--package-name", "benchling/etr_1"}, 1, "usage"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Run(context.Background(), append([]string{"export"}, tc.args...),
+				Env{Stdout: &out, Stderr: &errb, Lookup: func(k string) (string, bool) { s, ok := tc.env[k]; return s, ok }})
+			var res exportResult
+			require.NoError(t, json.Unmarshal(bytes.TrimSpace(out.Bytes()), &res), "stdout is the result line: %s", out.String())
+
+			lines := emftest.Lines(errb.Bytes())
+			require.Len(t, lines, tc.lines, errb.String())
+			if tc.lines == 0 {
+				return
+			}
+			// JSON mode: every stderr line is one JSON object, log or EMF,
+			// so the EMF line did not interleave with a log line.
+			for line := range bytes.Lines(errb.Bytes()) {
+				require.True(t, json.Valid(line), "not a JSON line: %q", line)
+			}
+			doc, err := emftest.Check(lines[0])
+			require.NoError(t, err, string(lines[0]))
+			aws := doc["_aws"].(map[string]any)
+			dir := aws["CloudWatchMetrics"].([]any)[0].(map[string]any)
+			require.Equal(t, "bw/test/worker", dir["Namespace"])
+			require.Equal(t, []any{[]any{"Command"}}, dir["Dimensions"])
+			units := map[string]string{}
+			for _, d := range dir["Metrics"].([]any) {
+				d := d.(map[string]any)
+				units[d["Name"].(string)] = d["Unit"].(string)
+			}
+			require.Equal(t, map[string]string{"Files": "Count", "Bytes": "Bytes", "DurationSeconds": "Seconds", "Succeeded": "Count", "Failed": "Count"}, units)
+
+			num := func(k string) float64 {
+				f, err := doc[k].(json.Number).Float64()
+				require.NoError(t, err, k)
+				return f
+			}
+			require.Equal(t, "export", doc["Command"])
+			require.Equal(t, "benchling/etr_1", doc["packageName"])
+			require.Equal(t, "", doc["registry"], "--local-dir: no bucket")
+			require.Equal(t, float64(code), num("exitCode"))
+			require.Equal(t, float64(res.Body.NumFiles), num("Files"))
+			require.Equal(t, float64(res.Body.Bytes), num("Bytes"))
+			require.GreaterOrEqual(t, num("DurationSeconds"), 0.0)
+			if code == exitcode.OK {
+				require.Equal(t, "ok", doc["outcome"])
+				require.Equal(t, len(m.Entries), res.Body.NumFiles)
+				require.Equal(t, []float64{1, 0}, []float64{num("Succeeded"), num("Failed")})
+				require.Positive(t, num("Bytes"))
+			} else {
+				require.Equal(t, res.Body.ErrorKind, doc["outcome"])
+				require.Equal(t, []float64{0, 1}, []float64{num("Succeeded"), num("Failed")})
+			}
+			if tc.outcome != "" {
+				require.Equal(t, tc.outcome, doc["outcome"])
+			}
+			require.Equal(t, tc.outcome == "ok", code == exitcode.OK)
+		})
+	}
+}
+
+func TestJSONLogs(t *testing.T) {
+	var b bytes.Buffer
+	for format, want := range map[string]bool{"json": true, "auto": true, "": true, "text": false} {
+		require.Equal(t, want, jsonLogs(format, &b), format)
+	}
+	require.Equal(t, "METRICS", envName(flagMetrics))
 }

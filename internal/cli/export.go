@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/pflag"
 
+	"benchling-webhook/internal/emf"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
 	"benchling-webhook/internal/httprange"
@@ -47,7 +49,13 @@ type exportVars struct {
 	logLevel         string
 	readme           bool
 	catalogHost      string
+	metrics          bool
 }
+
+// flagMetrics turns job export's metric line on and off (METRICS). It
+// belongs with the other names in flag.go; it is declared here only so this
+// change stays in export.go. Move it there.
+const flagMetrics = "metrics"
 
 // Defaults sized for a 1 vCPU / 2 GB Fargate task; see docs/performance.md.
 const (
@@ -82,6 +90,9 @@ func newExportFlags(v *exportVars) *pflag.FlagSet {
 		"An archive with README.md, entry.json or input.json at its root is then refused (exit 3), and a failure to write the README deletes the exported files. "+
 		"The result line gives its key as \"readme\"; numFiles and --manifest count the archive's files only. Off by default; README=true turns it on from the environment.")
 	fs.StringVar(&v.catalogHost, flagCatalogHost, "", "The Quilt catalog's host name, e.g. catalog.example.com. With --readme and --registry, the README links to the package in the catalog, to its revise page and to QuiltSync.")
+	fs.BoolVar(&v.metrics, flagMetrics, true, "When the export ends, write one CloudWatch embedded metric format line to stderr (the task's log stream), "+
+		"which CloudWatch turns into the metrics Files, Bytes, DurationSeconds, Succeeded and Failed (namespace <app>/<env>/<workload>, dimension Command=export; docs/operations.md, \"Metrics\"). "+
+		"Only with JSON logs (--log-format json, or auto off a terminal), never in text mode. On by default; --metrics=false or METRICS=false turns it off.")
 	return fs
 }
 
@@ -188,6 +199,7 @@ func runExport(ctx context.Context, args []string, env Env) int {
 	}
 	if err := v.validate(); err != nil {
 		log.Error("invalid configuration", "error", err.Error())
+		writeExportMetrics(env, v, log, exportOutcome{}, 0, exitcode.Usage)
 		printResult(env, v, exportOutcome{}, time.Duration(0), exitcode.Usage, err)
 		return exitcode.Usage
 	}
@@ -202,8 +214,57 @@ func runExport(ctx context.Context, args []string, env Env) int {
 		log.Info("export done", "files", len(out.res.Files), "bytes", out.res.Bytes, "seconds", elapsed.Seconds(),
 			"requests", out.stats.Requests, "bytesFetched", out.stats.BytesFetched)
 	}
+	writeExportMetrics(env, v, log, out, elapsed, code)
 	printResult(env, v, out, elapsed, code, err)
 	return code
+}
+
+// writeExportMetrics writes the export's metrics as one EMF line to stderr,
+// the task's log stream, where CloudWatch extracts them; stdout's last line
+// stays the result. Nothing is written in text mode or with --metrics=false.
+//
+// The line bypasses the logger (whose JSON would add time, level and msg)
+// but shares its writer, so it must not land inside a log line: it is
+// written after the last log line, when the export's goroutines (the
+// uploads, the progress reporter) have ended and nothing else writes to
+// stderr. A failure to write it is logged; it does not change the outcome.
+func writeExportMetrics(env Env, v exportVars, log *slog.Logger, o exportOutcome, elapsed time.Duration, code int) {
+	if !v.metrics || !jsonLogs(v.logFormat, env.Stderr) {
+		return
+	}
+	succeeded := 0.0
+	if code == exitcode.OK {
+		succeeded = 1
+	}
+	prefix, _ := extract.CheckPrefix(v.packageName, true)
+	metrics := []emf.Metric{
+		{Name: "Files", Unit: emf.UnitCount, Value: float64(len(o.res.Files))},
+		{Name: "Bytes", Unit: emf.UnitBytes, Value: float64(o.res.Bytes)},
+		{Name: "DurationSeconds", Unit: emf.UnitSeconds, Value: elapsed.Seconds()},
+		{Name: "Succeeded", Unit: emf.UnitCount, Value: succeeded},
+		{Name: "Failed", Unit: emf.UnitCount, Value: 1 - succeeded},
+	}
+	props := map[string]any{
+		"outcome":     exitcode.Name(code), // "ok", or the error kind: usage, bad-input, transient, internal, interrupted
+		"exitCode":    code,
+		"packageName": prefix,
+		"registry":    v.registry,
+	}
+	if err := emf.Write(env.Stderr, emf.Namespace(env.Lookup), "export", time.Now(), metrics, props); err != nil {
+		log.Warn("metrics not written", "error", err.Error())
+	}
+}
+
+// jsonLogs reports whether newLogger writes JSON for format on w: the
+// metric line is for CloudWatch, never for a person at a terminal.
+func jsonLogs(format string, w io.Writer) bool {
+	switch format {
+	case "json":
+		return true
+	case "auto", "":
+		return !isTerminal(w)
+	}
+	return false
 }
 
 // exportOutcome is what an export did, for the result line.
