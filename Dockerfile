@@ -41,6 +41,7 @@ LABEL org.opencontainers.image.title="benchling-webhook job" \
 COPY --from=build /out/job /job
 USER 65532:65532
 ENTRYPOINT ["/job"]
-# The default prints the commands; the task definition (or the state
-# machine's ContainerOverrides) passes the real one.
-CMD ["help"]
+# The default is what the schedule and `copilot job run` run: make the
+# packages agree with Benchling (docs/operations.md, "Reconcile"). The state
+# machines pass their own command (verify, export) as container overrides.
+CMD ["reconcile"]

@@ -33,10 +33,14 @@ const usage = `job: the benchling-webhook container's commands.
 Usage:
   job export [flags]   stream a Benchling export ZIP into S3 (or a folder)
   job verify [flags]   verify a Benchling webhook (signature, timestamp, source IP)
+  job reconcile [flags]
+                       package the entries webhooks missed (the worker's default command, daily)
+  job package [flags] ENTRY_ID...
+                       start packaging the named entries now (for an operator)
   job version          print the version
   job help             print this help
 
-Run "job export --help" or "job verify --help" for their flags. Exit codes: 0 ok, 1 internal error,
+Run "job COMMAND --help" for a command's flags. Exit codes: 0 ok, 1 internal error,
 2 usage or configuration, 3 bad input (a retry cannot help), 4 transient
 (a retry may help), 130/143 interrupted by SIGINT/SIGTERM.
 `
@@ -58,6 +62,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return runExport(ctx, args[1:], env)
 	case "verify":
 		return runVerify(ctx, args[1:], env)
+	case "reconcile":
+		return runReconcile(ctx, args[1:], env)
+	case "package":
+		return runPackage(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, Version)
 		return exitcode.OK

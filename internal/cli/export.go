@@ -52,11 +52,6 @@ type exportVars struct {
 	metrics          bool
 }
 
-// flagMetrics turns job export's metric line on and off (METRICS). It
-// belongs with the other names in flag.go; it is declared here only so this
-// change stays in export.go. Move it there.
-const flagMetrics = "metrics"
-
 // Defaults sized for a 1 vCPU / 2 GB Fargate task; see docs/performance.md.
 const (
 	defaultConcurrency     = 16

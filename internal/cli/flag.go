@@ -31,6 +31,7 @@ const (
 	flagLogLevel         = "log-level"
 	flagReadme           = "readme"
 	flagCatalogHost      = "catalog-host"
+	flagMetrics          = "metrics" // the CloudWatch EMF line of export and reconcile (METRICS)
 
 	// job verify
 	flagExecutionARN    = "execution-arn"
@@ -40,6 +41,26 @@ const (
 	flagAllowedIPs      = "allowed-ips"
 	flagMaxBody         = "max-body"
 	flagTolerance       = "tolerance"
+
+	// job reconcile and job package: where packages go and how to reach
+	// Benchling, from the addon's outputs (BENCHLING_BASE_URL, …).
+	flagBenchlingBaseURL         = "benchling-base-url"
+	flagBenchlingClientID        = "benchling-client-id"
+	flagPackagePrefix            = "package-prefix"
+	flagPackagingStateMachineARN = "packaging-state-machine-arn"
+
+	// job reconcile
+	flagSince    = "since"
+	flagWindow   = "window"
+	flagMaxStart = "max-start"
+	flagPageSize = "page-size"
+	flagDryRun   = "dry-run"
+
+	// job package
+	flagWait         = "wait"
+	flagTimeout      = "timeout"
+	flagPollInterval = "poll-interval"
+	flagRepackage    = "repackage"
 )
 
 // envName is the one rule from a flag name to its environment variable.

@@ -128,7 +128,7 @@ func checkImage(t *testing.T, img *ociImage, goarch string) {
 	assert.Equal(t, goarch, c.Architecture)
 	assert.Equal(t, "65532:65532", c.Config.User)
 	assert.Equal(t, []string{"/job"}, c.Config.Entrypoint)
-	assert.Equal(t, []string{"help"}, c.Config.Cmd)
+	assert.Equal(t, []string{"reconcile"}, c.Config.Cmd)
 	assert.Equal(t, "https://github.com/quiltdata/benchling-webhook", c.Config.Labels["org.opencontainers.image.source"])
 	assert.Equal(t, "Apache-2.0", c.Config.Labels["org.opencontainers.image.licenses"])
 	assert.Equal(t, imageVersion, c.Config.Labels["org.opencontainers.image.version"])

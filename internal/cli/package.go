@@ -1,0 +1,370 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/spf13/pflag"
+
+	"benchling-webhook/internal/benchling"
+	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/reconcile"
+)
+
+// packageVars holds the raw flag values of "job package".
+type packageVars struct {
+	tenantVars
+	wait         bool
+	timeout      time.Duration
+	pollInterval time.Duration
+	repackage    bool
+	logFormat    string
+	logLevel     string
+}
+
+// packageOpts is packageVars plus what "job package" depends on.
+type packageOpts struct {
+	packageVars
+	ids    []string
+	secret string
+	// newSFN builds the Step Functions client (starts and, with --wait,
+	// describes executions).
+	newSFN func(ctx context.Context) (packageSFN, error)
+	now    func() time.Time
+}
+
+// packageSFN is the part of the Step Functions API "job package" uses.
+type packageSFN interface {
+	reconcile.StartAPI
+	executionDescriber
+}
+
+var _ packageSFN = (*sfn.Client)(nil)
+
+// entryIDPattern is a Benchling entry id as job package accepts it.
+var entryIDPattern = regexp.MustCompile(`^etr_[A-Za-z0-9]{1,64}$`)
+
+func newPackageFlags(v *packageVars) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("package", pflag.ContinueOnError)
+	fs.SortFlags = false
+	addTenantFlags(fs, &v.tenantVars)
+	fs.BoolVar(&v.wait, flagWait, false, "Wait for the executions to end (DescribeExecution every --poll-interval) and print each one's status, with its error and cause when it did not succeed.")
+	fs.DurationVar(&v.timeout, flagTimeout, 30*time.Minute, "With --wait, stop waiting after this long (exit 4 if an execution is still running; it keeps running).")
+	fs.DurationVar(&v.pollInterval, flagPollInterval, 5*time.Second, "With --wait, how often each running execution is described.")
+	fs.BoolVar(&v.repackage, flagRepackage, false, "Package an entry again even if this version was packaged before: the execution name gets a -rYYYYMMDDTHHMMSSZ suffix, so Step Functions does not refuse it as already started.")
+	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
+	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
+	return fs
+}
+
+// validate checks the configuration and the ids before any I/O.
+func (o *packageOpts) validate() error {
+	errs := o.tenantVars.validate(o.secret, true)
+	if len(o.ids) == 0 {
+		errs = append(errs, errors.New("name at least one entry id (etr_…)"))
+	}
+	for _, id := range o.ids {
+		if !entryIDPattern.MatchString(id) {
+			errs = append(errs, fmt.Errorf("%q is not an entry id (etr_ and letters or digits)", id))
+		}
+	}
+	if o.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--%s must be positive", flagTimeout))
+	}
+	if o.pollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--%s must be positive", flagPollInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// packageExecution is one entry's line in the result.
+type packageExecution struct {
+	Entity         string `json:"entity"`
+	ModifiedAt     string `json:"modifiedAt,omitempty"`
+	Name           string `json:"name,omitempty"`
+	ExecutionARN   string `json:"executionArn,omitempty"`
+	AlreadyStarted bool   `json:"alreadyStarted"`
+	// Status, ExecutionError and Cause: with --wait, how the execution
+	// ended (RUNNING if it had not by --timeout).
+	Status         string `json:"status,omitempty"`
+	ExecutionError string `json:"executionError,omitempty"`
+	Cause          string `json:"cause,omitempty"`
+	// Error says why the entry could not be started, or waited for.
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exitCode"`
+}
+
+// packageResult is the last stdout line of "job package".
+type packageResult struct {
+	Executions []packageExecution `json:"executions"`
+	Waited     bool               `json:"waited"`
+	DurationMs int64              `json:"durationMs"`
+	ExitCode   int                `json:"exitCode"`
+	Error      string             `json:"error,omitempty"`
+	ErrorKind  string             `json:"errorKind,omitempty"`
+}
+
+func runPackage(ctx context.Context, args []string, env Env) int {
+	var v packageVars
+	fs := newPackageFlags(&v)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: job package [flags] ENTRY_ID...\n\n"+
+			"Starts the packaging state machine for each entry (etr_…) now, named as job reconcile names it\n"+
+			"(the entry id and its modifiedAt, read from Benchling), and prints each execution's ARN, or\n"+
+			"\"already started: ARN\" when this version already has one. For an operator with AWS credentials:\n"+
+			"the settings are the task's (BENCHLING_BASE_URL, BENCHLING_CLIENT_ID, REGISTRY, PACKAGE_PREFIX,\n"+
+			"PACKAGING_STATE_MACHINE_ARN) and the client secret comes from BENCHLING_CLIENT_SECRET only, e.g.\n"+
+			"  export BENCHLING_CLIENT_SECRET=$(aws secretsmanager get-secret-value \\\n"+
+			"    --secret-id APP/ENV/benchling-client-secret --query SecretString --output text)\n"+
+			"Exit codes (the worst entry's): 0 all started (with --wait: all succeeded); 2 usage or\n"+
+			"configuration (a malformed id, missing settings, access denied, no such state machine);\n"+
+			"3 an entry Benchling does not know; 1 with --wait, an execution FAILED, TIMED_OUT or ABORTED;\n"+
+			"4 transient (Benchling or Step Functions unreachable or throttled after retries; with --wait,\n"+
+			"still running at --timeout); 130/143 interrupted (started executions keep running).\n"+
+			"Every flag can also come from the environment: --registry from REGISTRY, and so on.\n\nFlags:\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitcode.OK
+		}
+		fmt.Fprintf(env.Stderr, "job package: %v\n", err)
+		return exitcode.Usage
+	}
+	if err := applyEnv(fs, env.Lookup); err != nil {
+		fmt.Fprintf(env.Stderr, "job package: %v\n", err)
+		return exitcode.Usage
+	}
+	log, err := newLogger(env.Stderr, v.logFormat, v.logLevel)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "job package: %v\n", err)
+		return exitcode.Usage
+	}
+	secret, _ := env.Lookup(envClientSecret)
+	o := &packageOpts{packageVars: v, ids: dedupe(fs.Args()), secret: secret, now: time.Now,
+		newSFN: func(ctx context.Context) (packageSFN, error) { return newSFNClient(ctx, env) }}
+	return o.run(ctx, env, log)
+}
+
+// dedupe returns ids without repeats, in order.
+func dedupe(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// run packages the entries and prints the result; it returns the exit code.
+func (o *packageOpts) run(ctx context.Context, env Env, log *slog.Logger) int {
+	start := o.now()
+	if err := o.validate(); err != nil {
+		err = exitcode.Wrap(err, exitcode.Usage)
+		log.Error("invalid configuration", "error", err.Error())
+		o.printResult(env, nil, 0, exitcode.Usage, err)
+		return exitcode.Usage
+	}
+	execs, err := o.packageAll(ctx, env, log)
+	code, err := resolve(ctx, err)
+	if err != nil {
+		log.Error("package failed", "error", err.Error(), "exitCode", code, "kind", exitcode.Name(code))
+	} else {
+		log.Info("package done", "entries", len(execs), "waited", o.wait)
+	}
+	o.printResult(env, execs, o.now().Sub(start), code, err)
+	return code
+}
+
+// packageAll starts (and with --wait, waits for) every entry. The error
+// joins the entries' errors, with the worst exit code among them.
+func (o *packageOpts) packageAll(ctx context.Context, env Env, log *slog.Logger) ([]packageExecution, error) {
+	bench, err := o.newBenchling(o.secret, log)
+	if err != nil {
+		return nil, err
+	}
+	client, err := o.newSFN(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := o.packager(client)
+	var suffix string
+	if o.repackage {
+		suffix = "r" + o.now().UTC().Format("20060102T150405Z")
+	}
+	execs := make([]packageExecution, 0, len(o.ids))
+	for _, id := range o.ids {
+		if ctx.Err() != nil {
+			break
+		}
+		ex := packageExecution{Entity: id}
+		err := o.startOne(ctx, bench, p, suffix, &ex)
+		if err != nil {
+			ex.Error, ex.ExitCode = err.Error(), exitcode.Resolve(err)
+			log.Error("entry not started", "entity", id, "error", ex.Error, "exitCode", ex.ExitCode)
+		}
+		execs = append(execs, ex)
+		switch {
+		case err != nil && ex.ExitCode == exitcode.Usage:
+			// Configuration: every other entry would fail the same way.
+			return execs, entriesError(execs)
+		case err != nil:
+		case ex.AlreadyStarted:
+			fmt.Fprintf(env.Stdout, "already started: %s\n", ex.ExecutionARN)
+		default:
+			fmt.Fprintln(env.Stdout, ex.ExecutionARN)
+		}
+	}
+	if o.wait && ctx.Err() == nil {
+		o.waitAll(ctx, client, execs, env, log)
+	}
+	if ctx.Err() != nil {
+		return execs, fmt.Errorf("package: %w", context.Cause(ctx))
+	}
+	return execs, entriesError(execs)
+}
+
+// entryGetter reads an entry from Benchling.
+type entryGetter interface {
+	GetEntry(ctx context.Context, id string) (benchling.Entry, error)
+}
+
+var _ entryGetter = (*benchling.Client)(nil)
+
+// startOne reads the entry's modifiedAt and starts its packaging.
+func (o *packageOpts) startOne(ctx context.Context, bench entryGetter, p *reconcile.Packager, suffix string, ex *packageExecution) error {
+	e, err := bench.GetEntry(ctx, ex.Entity)
+	if err != nil {
+		return err
+	}
+	ex.ModifiedAt = e.ModifiedAt.Format(time.RFC3339Nano)
+	s, err := p.Start(ctx, reconcile.Target{Entity: e.ID, ModifiedAt: e.ModifiedAt, MessageType: reconcile.MessageManual, NameSuffix: suffix})
+	ex.Name = s.Name
+	if err != nil {
+		return err
+	}
+	ex.ExecutionARN, ex.AlreadyStarted = s.ARN, s.AlreadyStarted
+	return nil
+}
+
+// waitAll describes the started executions every poll interval until each
+// has ended, --timeout passes or ctx ends, and prints each outcome.
+func (o *packageOpts) waitAll(ctx context.Context, client executionDescriber, execs []packageExecution, env Env, log *slog.Logger) {
+	wctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	var pending []int
+	for i, ex := range execs {
+		if ex.ExecutionARN != "" {
+			pending = append(pending, i)
+		}
+	}
+	for len(pending) > 0 {
+		var still []int
+		for _, i := range pending {
+			ex := &execs[i]
+			out, err := client.DescribeExecution(wctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ex.ExecutionARN)})
+			switch {
+			case err != nil && wctx.Err() != nil:
+				still = append(still, i)
+			case err != nil && describeErrorCode(err) != exitcode.Transient:
+				ex.Error, ex.ExitCode = fmt.Sprintf("describe execution %s: %v", ex.ExecutionARN, err), describeErrorCode(err)
+				log.Error("execution not described", "entity", ex.Entity, "executionArn", ex.ExecutionARN, "error", err.Error())
+			case err != nil:
+				log.Warn("describe execution failed; trying again", "entity", ex.Entity, "executionArn", ex.ExecutionARN, "error", err.Error())
+				still = append(still, i)
+			case out.Status == sfntypes.ExecutionStatusRunning || out.Status == sfntypes.ExecutionStatusPendingRedrive:
+				still = append(still, i)
+			default:
+				ex.Status, ex.ExecutionError, ex.Cause = string(out.Status), aws.ToString(out.Error), aws.ToString(out.Cause)
+				if out.Status != sfntypes.ExecutionStatusSucceeded {
+					ex.ExitCode = exitcode.Internal
+				}
+				printOutcome(env, *ex)
+			}
+		}
+		pending = still
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return // interrupted: the result says so
+			}
+			for _, i := range pending {
+				ex := &execs[i]
+				ex.Status, ex.ExitCode = string(sfntypes.ExecutionStatusRunning), exitcode.Transient
+				ex.Error = fmt.Sprintf("still running after --%s %s", flagTimeout, o.timeout)
+				printOutcome(env, *ex)
+			}
+			return
+		case <-time.After(o.pollInterval):
+		}
+	}
+}
+
+// printOutcome prints "ARN STATUS", and for a failure its error and cause.
+func printOutcome(env Env, ex packageExecution) {
+	switch {
+	case ex.Status == string(sfntypes.ExecutionStatusSucceeded):
+		fmt.Fprintf(env.Stdout, "%s %s\n", ex.ExecutionARN, ex.Status)
+	case ex.Error != "":
+		fmt.Fprintf(env.Stdout, "%s %s (%s)\n", ex.ExecutionARN, ex.Status, ex.Error)
+	default:
+		fmt.Fprintf(env.Stdout, "%s %s error=%q cause=%q\n", ex.ExecutionARN, ex.Status, ex.ExecutionError, ex.Cause)
+	}
+}
+
+// codeRank orders exit codes by which one the command reports when
+// entries end differently: configuration first (nothing can work), then
+// bad input, a failed packaging, and transient faults last, so that exit
+// 4 means a retry may help every entry that did not work.
+var codeRank = map[int]int{exitcode.OK: 0, exitcode.Transient: 1, exitcode.Internal: 2, exitcode.BadInput: 3, exitcode.Usage: 4}
+
+// entriesError joins the entries' errors under the worst exit code.
+func entriesError(execs []packageExecution) error {
+	var errs []error
+	worst := exitcode.OK
+	for _, ex := range execs {
+		if ex.ExitCode == exitcode.OK {
+			continue
+		}
+		msg := ex.Error
+		if msg == "" {
+			msg = fmt.Sprintf("execution %s %s: %s: %s", ex.ExecutionARN, ex.Status, ex.ExecutionError, ex.Cause)
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", ex.Entity, msg))
+		if codeRank[ex.ExitCode] > codeRank[worst] {
+			worst = ex.ExitCode
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	if worst == exitcode.OK {
+		worst = exitcode.Internal // a code without a rank
+	}
+	return exitcode.Wrap(errors.Join(errs...), worst)
+}
+
+func (o *packageOpts) printResult(env Env, execs []packageExecution, elapsed time.Duration, code int, err error) {
+	res := packageResult{Executions: execs, Waited: o.wait, DurationMs: elapsed.Milliseconds(), ExitCode: code}
+	if res.Executions == nil {
+		res.Executions = []packageExecution{}
+	}
+	if err != nil {
+		res.Error, res.ErrorKind = err.Error(), exitcode.Name(code)
+	}
+	b, _ := json.Marshal(res)
+	fmt.Fprintln(env.Stdout, string(b))
+}

@@ -1,0 +1,390 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"benchling-webhook/internal/emf/emftest"
+	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/reconcile"
+	"benchling-webhook/internal/reconcile/sfntest"
+	"benchling-webhook/internal/s3local"
+	"benchling-webhook/internal/sandbox"
+)
+
+const testMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:bw-test-worker-packaging"
+
+// tenant is a Benchling sandbox and a fake Step Functions, with the
+// environment the worker's task would get for them.
+type tenant struct {
+	bench *sandbox.Server
+	sfn   *sfntest.Server
+	env   map[string]string
+}
+
+// newTenant starts the sandbox and the fake, and points the SDK's Step
+// Functions client at the fake (the process environment, which the SDK
+// reads), away from the developer's own AWS configuration.
+func newTenant(t *testing.T) *tenant {
+	t.Helper()
+	b, err := sandbox.Start(sandbox.Options{ClientID: "client-id", ClientSecret: "the-client-secret", AppDefinitionID: "appdef_test"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	f := sfntest.NewServer()
+	t.Cleanup(f.Close)
+	sfnProcessEnv(t, f.URL)
+	return &tenant{bench: b, sfn: f, env: map[string]string{
+		"BENCHLING_BASE_URL": b.URL(), "BENCHLING_CLIENT_ID": "client-id", "BENCHLING_CLIENT_SECRET": "the-client-secret",
+		"REGISTRY": "registry", "PACKAGE_PREFIX": "benchling", "PACKAGING_STATE_MACHINE_ARN": testMachineARN,
+		"AWS_MAX_ATTEMPTS": "1", "LOG_FORMAT": "json",
+		"COPILOT_APPLICATION_NAME": "bw", "COPILOT_ENVIRONMENT_NAME": "test", "COPILOT_SERVICE_NAME": "worker",
+	}}
+}
+
+// withS3 starts a local S3 server with the bucket "registry" and points
+// the SDK's S3 client at it. It skips the test without versitygw.
+func (tn *tenant) withS3(t *testing.T) (*s3local.Server, *s3.Client) {
+	t.Helper()
+	srv := s3local.StartT(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_SFN", tn.sfn.URL) // srv.Env does not name it
+	require.NoError(t, srv.CreateBucket(t.Context(), "registry"))
+	c, err := srv.Client(t.Context())
+	require.NoError(t, err)
+	return srv, c
+}
+
+// commandRun is one run of a command through Run.
+type commandRun struct {
+	code   int
+	stdout string
+	stderr string
+	last   []byte // stdout's last line
+}
+
+func runCommand(ctx context.Context, t *testing.T, env map[string]string, args ...string) commandRun {
+	t.Helper()
+	var out, errb syncBuffer
+	code := Run(ctx, args, Env{Stdout: &out, Stderr: &errb, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	r := commandRun{code: code, stdout: out.String(), stderr: errb.String(), last: []byte(lines[len(lines)-1])}
+	require.NotContains(t, r.stderr, "the-client-secret", "the secret is never logged")
+	require.NotContains(t, r.stdout, "the-client-secret")
+	require.NotContains(t, r.stderr, "sbx_", "tokens are never logged")
+	return r
+}
+
+func (r commandRun) reconcileResult(t *testing.T) reconcileResult {
+	t.Helper()
+	var res reconcileResult
+	require.NoError(t, json.Unmarshal(r.last, &res), "stdout's last line is the summary: %s", r.stdout)
+	require.Equal(t, r.code, res.ExitCode)
+	return res
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func putObject(t *testing.T, c *s3.Client, key string, body []byte) {
+	t.Helper()
+	_, err := c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("registry"), Key: aws.String(key), Body: bytes.NewReader(body)})
+	require.NoError(t, err)
+}
+
+func entryJSON(id string, at time.Time) []byte {
+	b, _ := json.Marshal(map[string]any{"id": id, "name": "x", "modifiedAt": at.UTC().Format("2006-01-02T15:04:05.000000+00:00")})
+	return b
+}
+
+// TestReconcileCommand runs job reconcile as the schedule does, against
+// the sandbox, local S3 and the fake Step Functions.
+func TestReconcileCommand(t *testing.T) {
+	tn := newTenant(t)
+	srv, s3c := tn.withS3(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	at := map[string]time.Time{}
+	for i, id := range []string{"etr_a1", "etr_b2", "etr_c3", "etr_d4", "etr_e5"} {
+		at[id] = now.Add(-time.Duration(10-i) * time.Hour).Truncate(time.Microsecond)
+		tn.bench.AddEntry(id, sandbox.EntryOptions{ModifiedAt: at[id]})
+	}
+	putObject(t, s3c, "benchling/etr_b2/entry.json", entryJSON("etr_b2", at["etr_b2"]))                 // up to date
+	putObject(t, s3c, "benchling/etr_c3/entry.json", entryJSON("etr_c3", at["etr_c3"].Add(-time.Hour))) // older
+	putObject(t, s3c, "benchling/etr_d4/entry.json", entryJSON("etr_d4", at["etr_d4"]))                 // up to date
+
+	// The first run: the default window, three pages of two.
+	r := runCommand(ctx, t, tn.env, "reconcile", "--page-size", "2")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	res := r.reconcileResult(t)
+	require.Equal(t, reconcileResult{EntriesSeen: 5, Stale: 3, Started: 3, Skipped: 2, UpToDate: 2, SinceFrom: "default",
+		StateRecorded: true}, zeroVolatile(res))
+	require.Len(t, tn.sfn.Executions(), 3)
+	names := map[string]bool{}
+	for _, e := range tn.sfn.Executions() {
+		names[e.Name] = true
+	}
+	require.True(t, names[reconcile.ExecutionName("etr_c3", at["etr_c3"], "")])
+	require.Contains(t, r.stderr, `"msg":"reconcile done"`)
+	require.Contains(t, r.stderr, `"msg":"packaging started"`)
+	checkReconcileEMF(t, r.stderr, res)
+	objs, err := srv.Objects(ctx, "registry", "benchling/.reconcile/")
+	require.NoError(t, err)
+	var st reconcile.State
+	require.NoError(t, json.Unmarshal(objs["benchling/.reconcile/state.json"], &st))
+	require.WithinDuration(t, now, st.LastSuccess, time.Minute)
+
+	// A rerun over the same window starts nothing new.
+	r = runCommand(ctx, t, tn.env, "reconcile", "--since", "720h")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	res = r.reconcileResult(t)
+	require.Equal(t, 3, res.AlreadyStarted)
+	require.Equal(t, 5, res.Skipped)
+	require.Zero(t, res.Started)
+	require.Len(t, tn.sfn.Executions(), 3)
+
+	// A dry run lists what it would start, and starts and records nothing.
+	tn.bench.AddEntry("etr_f6", sandbox.EntryOptions{ModifiedAt: now})
+	before, err := srv.Objects(ctx, "registry", "benchling/.reconcile/")
+	require.NoError(t, err)
+	env := copyEnv(tn.env)
+	delete(env, "PACKAGING_STATE_MACHINE_ARN") // not needed for a dry run
+	r = runCommand(ctx, t, env, "reconcile", "--dry-run")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	res = r.reconcileResult(t)
+	require.True(t, res.DryRun)
+	require.Equal(t, 1, res.WouldStart)
+	require.Equal(t, "state", res.SinceFrom)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 2, "one line per entry, then the summary")
+	var a reconcile.Action
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &a))
+	require.Equal(t, reconcile.Action{Entity: "etr_f6", ModifiedAt: now.Truncate(time.Microsecond), Reason: reconcile.ReasonMissing,
+		Outcome: reconcile.OutcomeWouldStart, Execution: reconcile.ExecutionName("etr_f6", now, "")}, a)
+	require.Len(t, tn.sfn.Executions(), 3)
+	after, err := srv.Objects(ctx, "registry", "benchling/.reconcile/")
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+
+	// The next real run starts from the state: only the new entry.
+	r = runCommand(ctx, t, tn.env, "reconcile")
+	res = r.reconcileResult(t)
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	require.Equal(t, 1, res.EntriesSeen)
+	require.Equal(t, 1, res.Started)
+}
+
+// zeroVolatile clears the fields that depend on the clock.
+func zeroVolatile(r reconcileResult) reconcileResult {
+	r.Since, r.DurationMs = "", 0
+	return r
+}
+
+func copyEnv(env map[string]string) map[string]string {
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+// checkReconcileEMF checks the run's one EMF line against the format's
+// schema and the result.
+func checkReconcileEMF(t *testing.T, stderr string, res reconcileResult) {
+	t.Helper()
+	lines := emftest.Lines([]byte(stderr))
+	require.Len(t, lines, 1, stderr)
+	doc, err := emftest.Check(lines[0])
+	require.NoError(t, err, string(lines[0]))
+	require.Equal(t, "reconcile", doc["Command"])
+	dir := doc["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+	require.Equal(t, "bw/test/worker", dir["Namespace"])
+	units := map[string]string{}
+	for _, d := range dir["Metrics"].([]any) {
+		d := d.(map[string]any)
+		units[d["Name"].(string)] = d["Unit"].(string)
+	}
+	require.Equal(t, map[string]string{"EntriesSeen": "Count", "StaleFound": "Count", "Started": "Count", "Skipped": "Count",
+		"Failures": "Count", "DurationSeconds": "Seconds"}, units)
+	for name, want := range map[string]int{"EntriesSeen": res.EntriesSeen, "StaleFound": res.Stale, "Started": res.Started, "Skipped": res.Skipped} {
+		require.Equal(t, json.Number(itoa(want)), doc[name], name)
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestReconcileConfigErrors(t *testing.T) {
+	tn := newTenant(t)
+	tests := map[string]struct {
+		edit func(map[string]string)
+		args []string
+		want []string
+	}{
+		"no secret": {func(e map[string]string) { delete(e, "BENCHLING_CLIENT_SECRET") }, nil, []string{"BENCHLING_CLIENT_SECRET"}},
+		"nothing": {func(e map[string]string) {
+			for _, k := range []string{"BENCHLING_BASE_URL", "BENCHLING_CLIENT_ID", "REGISTRY", "PACKAGE_PREFIX", "PACKAGING_STATE_MACHINE_ARN"} {
+				delete(e, k)
+			}
+		}, nil, []string{"BENCHLING_BASE_URL", "BENCHLING_CLIENT_ID", "REGISTRY", "PACKAGE_PREFIX", "PACKAGING_STATE_MACHINE_ARN"}},
+		"bad arn":        {func(e map[string]string) { e["PACKAGING_STATE_MACHINE_ARN"] = "arn:aws:states:x" }, nil, []string{"not a state machine ARN"}},
+		"bad prefix":     {func(e map[string]string) { e["PACKAGE_PREFIX"] = "/abs" }, nil, []string{"--package-prefix"}},
+		"bad since":      {nil, []string{"--since", "yesterday"}, []string{"--since", "not an RFC 3339 time"}},
+		"future since":   {nil, []string{"--since", "2999-01-01"}, []string{"in the future"}},
+		"bad window":     {nil, []string{"--window", "0s"}, []string{"--window"}},
+		"bad max start":  {func(e map[string]string) { e["MAX_START"] = "0" }, nil, []string{"--max-start"}},
+		"bad page size":  {nil, []string{"--page-size", "500"}, []string{"--page-size"}},
+		"plain http URL": {func(e map[string]string) { e["BENCHLING_BASE_URL"] = "http://t.benchling.com" }, nil, []string{"must use https"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			env := copyEnv(tn.env)
+			if tc.edit != nil {
+				tc.edit(env)
+			}
+			r := runCommand(t.Context(), t, env, append([]string{"reconcile"}, tc.args...)...)
+			require.Equal(t, exitcode.Usage, r.code, r.stderr)
+			res := r.reconcileResult(t)
+			for _, w := range tc.want {
+				require.Contains(t, res.Error, w)
+			}
+			require.Equal(t, "usage", res.ErrorKind)
+			require.Zero(t, tn.sfn.Calls("StartExecution"))
+			lines := emftest.Lines([]byte(r.stderr))
+			require.Len(t, lines, 1, "a failed run reports too")
+			doc, err := emftest.Check(lines[0])
+			require.NoError(t, err)
+			require.Equal(t, json.Number("1"), doc["Failures"], "so the alarm sees it")
+		})
+	}
+
+	r := runCommand(t.Context(), t, tn.env, "reconcile", "extra")
+	require.Equal(t, exitcode.Usage, r.code)
+	r = runCommand(t.Context(), t, tn.env, "reconcile", "--help")
+	require.Equal(t, exitcode.OK, r.code)
+	require.Contains(t, r.stderr, "BENCHLING_CLIENT_SECRET")
+}
+
+func TestReconcileNoSuchBucket(t *testing.T) {
+	tn := newTenant(t)
+	tn.withS3(t)
+	tn.bench.AddEntry("etr_a1", sandbox.EntryOptions{})
+	env := copyEnv(tn.env)
+	env["REGISTRY"] = "no-such-bucket"
+	r := runCommand(t.Context(), t, env, "reconcile")
+	require.Equal(t, exitcode.Usage, r.code, r.stderr)
+	res := r.reconcileResult(t)
+	require.Contains(t, res.Error, "read state")
+	require.Zero(t, tn.sfn.Calls("StartExecution"))
+}
+
+// TestReconcileSIGTERM: the signal arrives while a StartExecution is in
+// flight: it finishes, nothing else starts, the state is not recorded,
+// the summary is printed and the exit code is 143.
+func TestReconcileSIGTERM(t *testing.T) {
+	tn := newTenant(t)
+	srv, _ := tn.withS3(t)
+	for i, id := range []string{"etr_a1", "etr_b2", "etr_c3", "etr_d4", "etr_e5", "etr_f6"} {
+		tn.bench.AddEntry(id, sandbox.EntryOptions{ModifiedAt: time.Now().Add(-time.Duration(10-i) * time.Hour)})
+	}
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	// Every start waits until the signal has been delivered.
+	tn.sfn.BeforeStart = func(string) {
+		once.Do(func() { close(arrived) })
+		<-release
+	}
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	go func() {
+		<-arrived
+		cancel(exitcode.Interrupted{Signal: syscall.SIGTERM})
+		close(release)
+	}()
+	r := runCommand(ctx, t, tn.env, "reconcile")
+	require.Equal(t, 143, r.code, r.stderr)
+	res := r.reconcileResult(t)
+	require.Equal(t, "interrupted", res.ErrorKind)
+	require.False(t, res.StateRecorded)
+	require.Zero(t, res.Failed)
+	require.Equal(t, len(tn.sfn.Executions()), res.Started, "every start made is counted")
+	require.Positive(t, res.Started, "the calls in flight finished")
+	require.LessOrEqual(t, len(tn.sfn.Executions()), reconcile.DefaultConcurrency, "nothing started after the signal")
+	objs, err := srv.Objects(t.Context(), "registry", "benchling/.reconcile/")
+	require.NoError(t, err)
+	require.Empty(t, objs)
+	doc, err := emftest.Check(emftest.Lines([]byte(r.stderr))[0])
+	require.NoError(t, err)
+	require.Equal(t, json.Number("0"), doc["Failures"], "an interruption is not a failure")
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2025, 3, 7, 12, 0, 0, 0, time.UTC)
+	tests := map[string]struct {
+		in   string
+		want time.Time
+		err  string
+	}{
+		"empty":    {"", time.Time{}, ""},
+		"duration": {"48h", now.Add(-48 * time.Hour), ""},
+		"rfc3339":  {"2025-03-01T10:00:00+01:00", time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC), ""},
+		"nano":     {"2025-03-01T10:00:00.5Z", time.Date(2025, 3, 1, 10, 0, 0, 5e8, time.UTC), ""},
+		"date":     {"2025-03-01", time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), ""},
+		"negative": {"-1h", time.Time{}, "positive"},
+		"future":   {"2025-03-08", time.Time{}, "future"},
+		"garbage":  {"last week", time.Time{}, "not an RFC 3339 time"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseSince(tc.in, now)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestReconcileFlagBeatsEnv(t *testing.T) {
+	var v reconcileVars
+	fs := newReconcileFlags(&v)
+	require.NoError(t, fs.Parse([]string{"--max-start", "7"}))
+	env := map[string]string{"MAX_START": "9", "PAGE_SIZE": "3", "PACKAGE_PREFIX": "p", "DRY_RUN": "true"}
+	require.NoError(t, applyEnv(fs, func(k string) (string, bool) { s, ok := env[k]; return s, ok }))
+	require.Equal(t, 7, v.maxStart)
+	require.Equal(t, 3, v.pageSize)
+	require.Equal(t, "p", v.prefix)
+	require.True(t, v.dryRun)
+	require.Equal(t, reconcile.DefaultWindow, v.window)
+	for flag, want := range map[string]string{flagBenchlingBaseURL: "BENCHLING_BASE_URL", flagBenchlingClientID: "BENCHLING_CLIENT_ID",
+		flagPackagePrefix: "PACKAGE_PREFIX", flagPackagingStateMachineARN: "PACKAGING_STATE_MACHINE_ARN"} {
+		require.Equal(t, want, envName(flag), "the addon's outputs set these")
+	}
+}

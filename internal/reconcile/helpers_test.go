@@ -1,0 +1,213 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/stretchr/testify/require"
+
+	"benchling-webhook/internal/benchling"
+	"benchling-webhook/internal/extract"
+	"benchling-webhook/internal/reconcile/sfntest"
+	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/store"
+)
+
+const (
+	testPrefix  = "benchling"
+	testBucket  = "registry"
+	testMachine = "arn:aws:states:us-east-1:123456789012:stateMachine:app-env-worker-packaging"
+)
+
+// memStore is a fake of the S3 store: objects in a map. getErr, if set,
+// may fail a Get.
+type memStore struct {
+	mu     sync.Mutex
+	objs   map[string][]byte
+	puts   int
+	getErr func(key string) error
+}
+
+func newMemStore() *memStore { return &memStore{objs: map[string][]byte{}} }
+
+func (m *memStore) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.getErr != nil {
+		if err := m.getErr(key); err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objs[key]
+	if !ok {
+		return nil, fmt.Errorf("get %s: %w", key, store.ErrNotFound)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("get %s: %w", key, store.ErrTooLarge)
+	}
+	return bytes.Clone(b), nil
+}
+
+func (m *memStore) Put(_ context.Context, key string, body io.Reader, size int64, _ uint32) (extract.Object, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return extract.Object{}, err
+	}
+	if int64(len(b)) != size {
+		return extract.Object{}, fmt.Errorf("put %s: %d bytes, said %d", key, len(b), size)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objs[key] = b
+	m.puts++
+	return extract.Object{}, nil
+}
+
+func (m *memStore) put(key string, b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objs[key] = b
+}
+
+func (m *memStore) get(key string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objs[key]
+	return b, ok
+}
+
+// putEntryJSON stores entity's entry.json as the state machine writes it
+// (the bare entry object) with modifiedAt at.
+func (m *memStore) putEntryJSON(entity string, at time.Time) {
+	b, _ := json.Marshal(map[string]any{"id": entity, "modifiedAt": at.UTC().Format("2006-01-02T15:04:05.000000-07:00"), "name": "x"})
+	m.put(testPrefix+"/"+entity+"/entry.json", b)
+}
+
+// fixture is a sandbox tenant, a fake store and a fake Step Functions.
+type fixture struct {
+	bench *sandbox.Server
+	store *memStore
+	sfn   *sfntest.Server
+	logs  *syncBuffer
+}
+
+func newFixture(t *testing.T, opts sandbox.Options) *fixture {
+	t.Helper()
+	opts.ClientID, opts.ClientSecret, opts.AppDefinitionID = "client", "secret-value", "appdef_test"
+	b, err := sandbox.Start(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	f := &fixture{bench: b, store: newMemStore(), sfn: sfntest.NewServer(), logs: &syncBuffer{}}
+	t.Cleanup(f.sfn.Close)
+	return f
+}
+
+// config returns a Config for the fixture: page size 2, clock at now.
+func (f *fixture) config(t *testing.T, now time.Time) Config {
+	t.Helper()
+	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	bc, err := benchling.New(benchling.Config{BaseURL: f.bench.URL(), ClientID: "client", ClientSecret: "secret-value", Logger: logger, RetryWait: time.Millisecond})
+	require.NoError(t, err)
+	client := sfn.New(sfn.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(f.sfn.URL),
+		Credentials:      aws.NewCredentialsCache(aws.CredentialsProviderFunc(staticCreds)),
+		RetryMaxAttempts: 1,
+	})
+	return Config{
+		Lister: bc,
+		Store:  f.store,
+		Packager: &Packager{Client: client, StateMachineARN: testMachine, Registry: testBucket,
+			Prefix: testPrefix, BaseURL: f.bench.URL()},
+		Prefix:   testPrefix,
+		PageSize: 2,
+		Logger:   logger,
+		Now:      func() time.Time { return now },
+	}
+}
+
+func staticCreds(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret", Source: "test"}, nil
+}
+
+// entriesCalls returns the sandbox's GET /api/v2/entries calls.
+func (f *fixture) entriesCalls() []sandbox.Call {
+	var out []sandbox.Call
+	for _, c := range f.bench.Calls() {
+		if c.Method == http.MethodGet && c.Path == "/api/v2/entries" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// started returns the entity of every execution the fake started.
+func (f *fixture) started() []string {
+	var out []string
+	for _, e := range f.sfn.Executions() {
+		var in struct{ Entity string }
+		_ = json.Unmarshal([]byte(e.Input), &in)
+		out = append(out, in.Entity)
+	}
+	return out
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// recorder collects the Report calls.
+type recorder struct {
+	mu      sync.Mutex
+	actions []Action
+}
+
+func (r *recorder) report(a Action) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.actions = append(r.actions, a)
+}
+
+func (r *recorder) outcomes() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string]string{}
+	for _, a := range r.actions {
+		m[a.Entity] = a.Outcome
+	}
+	return m
+}
+
+// noSecrets checks that the logs hold neither the client secret nor a token.
+func noSecrets(t *testing.T, logs string) {
+	t.Helper()
+	require.NotContains(t, logs, "secret-value")
+	require.False(t, strings.Contains(logs, "sbx_"), "a token was logged")
+}
