@@ -310,8 +310,9 @@ put_parameter alarm-topic-arn "$alarm_topic" "SNS topic for the alarms, or none"
 # --- the client secret -----------------------------------------------------------
 
 # Copilot's execution role may read only secrets tagged with the application and
-# environment, so the secret carries both tags (the worker's manifest may
-# reference it one day; the addon stack resolves it at deploy time today).
+# environment, so the secret carries both tags: the worker's manifest injects it
+# into the tasks (job reconcile), and the addon stack resolves it at deploy time
+# for the Benchling connection.
 tags=("Key=copilot-application,Value=$app" "Key=copilot-environment,Value=$env_name")
 
 if $set_secret; then
