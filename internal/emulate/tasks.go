@@ -252,19 +252,15 @@ func (s *Stack) taskEnvironment() []string {
 		"AWS_ENDPOINT_URL_SFN="+s.HubURL,
 		"JWKS_URL="+s.Benchling.JWKSURL(),
 		"LOG_FORMAT=json",
-		// What the addon's outputs and the manifest's secrets give every task.
-		"APP_DEFINITION_ID="+s.opts.Sandbox.AppDefinitionID,
-		"CATALOG_HOST="+s.opts.CatalogHost,
-		"REGISTRY="+s.opts.Bucket,
-		"PACKAGE_PREFIX="+s.opts.Prefix,
-		"BENCHLING_BASE_URL="+s.Benchling.URL(),
-		"BENCHLING_CLIENT_ID="+s.opts.Sandbox.ClientID,
+		// The manifest's secret.
 		"BENCHLING_CLIENT_SECRET="+s.opts.Sandbox.ClientSecret,
-		"PACKAGING_STATE_MACHINE_ARN="+machineArn(Packaging),
 		"COPILOT_APPLICATION_NAME=benchling-webhook",
 		"COPILOT_ENVIRONMENT_NAME=local",
 		"COPILOT_SERVICE_NAME=worker",
 	)
+	for _, name := range AddonOutputEnv {
+		env = append(env, name+"="+s.addonOutput(name))
+	}
 	if s.opts.AllowedIPs != "" {
 		env = append(env, "ALLOWED_IPS="+s.opts.AllowedIPs)
 	}
@@ -272,6 +268,43 @@ func (s *Stack) taskEnvironment() []string {
 		env = append(env, "MAX_BODY="+s.opts.MaxBody)
 	}
 	return env
+}
+
+// AddonOutputEnv lists the environment variables the addon's outputs give
+// the worker's tasks (Copilot names each after its output, in SNAKE_CASE).
+// internal/deploycheck checks it against addons/workflows.yml, so the local
+// stack cannot drift from what a deployed task gets.
+var AddonOutputEnv = []string{
+	"APP_DEFINITION_ID", "ALLOWED_IPS", "CATALOG_HOST", "REGISTRY", "PACKAGE_PREFIX",
+	"BENCHLING_CLIENT_ID", "BENCHLING_BASE_URL", "WEBHOOK_STATE_MACHINE_ARN",
+	"PACKAGING_STATE_MACHINE_ARN", "WEBHOOK_API_URL",
+}
+
+// addonOutput is the local value of an addon output's variable.
+func (s *Stack) addonOutput(name string) string {
+	switch name {
+	case "APP_DEFINITION_ID":
+		return s.opts.Sandbox.AppDefinitionID
+	case "ALLOWED_IPS":
+		return "0.0.0.0/0,::/0" // the addon's value for "any"
+	case "CATALOG_HOST":
+		return s.opts.CatalogHost
+	case "REGISTRY":
+		return s.opts.Bucket
+	case "PACKAGE_PREFIX":
+		return s.opts.Prefix
+	case "BENCHLING_CLIENT_ID":
+		return s.opts.Sandbox.ClientID
+	case "BENCHLING_BASE_URL":
+		return s.Benchling.URL()
+	case "WEBHOOK_STATE_MACHINE_ARN":
+		return machineArn(Webhook)
+	case "PACKAGING_STATE_MACHINE_ARN":
+		return machineArn(Packaging)
+	case "WEBHOOK_API_URL":
+		return s.GatewayURL
+	}
+	panic("emulate: no local value for addon output " + name)
 }
 
 // trackProc records (running) or forgets a job process of the execution
