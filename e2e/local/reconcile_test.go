@@ -152,6 +152,8 @@ var _ = Describe("The default command (job reconcile) and job package", Ordered,
 		n := len(st.Executions())
 		r := runJob(st, "reconcile")
 		Expect(r.ExitCode).To(Equal(0), "stderr:\n%s", tail(r.Stderr, 4000))
+		Expect(r.Result["sinceFrom"]).To(Equal("state"), "the window starts at the recorded last success")
+		Expect(r.count("entriesSeen")).To(Equal(0), "nothing was modified since")
 		Expect(r.count("started")).To(Equal(0))
 		Expect(st.Executions()).To(HaveLen(n))
 	})
@@ -164,8 +166,24 @@ var _ = Describe("The default command (job reconcile) and job package", Ordered,
 		r = runJob(st, "reconcile", "--since", "720h")
 		Expect(r.ExitCode).To(Equal(0), "stderr:\n%s", tail(r.Stderr, 4000))
 		Expect(r.count("entriesSeen")).To(Equal(3))
-		Expect(r.count("started")).To(Equal(0), "every package is current now")
+		Expect(r.count("upToDate")).To(Equal(3), "every package is current now")
+		Expect(r.count("started")).To(Equal(0))
 		Expect(st.Executions()).To(HaveLen(n))
+	})
+
+	It("packages a version again when its package, made by reconcile itself, was deleted", func() {
+		deletePackage(st, missed)
+		r := runJob(st, "reconcile", "--since", "720h", "--start-interval", "0")
+		Expect(r.ExitCode).To(Equal(0), "stderr:\n%s", tail(r.Stderr, 4000))
+		Expect(r.count("restarted")).To(Equal(1), "the version's name is taken by the earlier, succeeded execution")
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		Expect(st.WaitAll(ctx)).To(Succeed())
+		runs := packagingRuns(st)
+		last := runs[len(runs)-1]
+		Expect(last.Name).To(HaveSuffix("-r1"))
+		Expect(last.Status).To(Equal("SUCCEEDED"), describeFailure(st, last.ARN))
+		Expect(packageKeys(st, missed)).To(ContainElements("README.md", "entry.json", "input.json"))
 	})
 
 	It("brings a deleted package back, and honours Benchling's 429 on the way", func() {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -493,11 +494,18 @@ func newS3Client(ctx context.Context, env Env, conns int) (*s3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s3ClientFromConfig(cfg), nil
+}
+
+// s3ClientFromConfig builds the S3 client of every command: path-style
+// addressing when an endpoint is set (AWS_ENDPOINT_URL_S3 or
+// AWS_ENDPOINT_URL: a local S3 server has no per-bucket host names).
+func s3ClientFromConfig(cfg aws.Config) *s3.Client {
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if o.BaseEndpoint != nil || cfg.BaseEndpoint != nil {
 			o.UsePathStyle = true
 		}
-	}), nil
+	})
 }
 
 // largeEntryMemory is what one streamed entry holds in the S3 store: the

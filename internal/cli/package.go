@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"time"
 
@@ -44,14 +43,11 @@ type packageOpts struct {
 
 // packageSFN is the part of the Step Functions API "job package" uses.
 type packageSFN interface {
-	reconcile.StartAPI
+	reconcile.ExecutionAPI
 	executionDescriber
 }
 
 var _ packageSFN = (*sfn.Client)(nil)
-
-// entryIDPattern is a Benchling entry id as job package accepts it.
-var entryIDPattern = regexp.MustCompile(`^etr_[A-Za-z0-9]{1,64}$`)
 
 func newPackageFlags(v *packageVars) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("package", pflag.ContinueOnError)
@@ -60,7 +56,8 @@ func newPackageFlags(v *packageVars) *pflag.FlagSet {
 	fs.BoolVar(&v.wait, flagWait, false, "Wait for the executions to end (DescribeExecution every --poll-interval) and print each one's status, with its error and cause when it did not succeed.")
 	fs.DurationVar(&v.timeout, flagTimeout, 30*time.Minute, "With --wait, stop waiting after this long (exit 4 if an execution is still running; it keeps running).")
 	fs.DurationVar(&v.pollInterval, flagPollInterval, 5*time.Second, "With --wait, how often each running execution is described.")
-	fs.BoolVar(&v.repackage, flagRepackage, false, "Package an entry again even if this version was packaged before: the execution name gets a -rYYYYMMDDTHHMMSSZ suffix, so Step Functions does not refuse it as already started.")
+	fs.BoolVar(&v.repackage, flagRepackage, false, "Package an entry again even if this version was packaged before, or is being packaged: the execution name gets a -rYYYYMMDDTHHMMSSZ suffix, so Step Functions does not refuse it as already started. "+
+		"Without it, a version whose execution FAILED, TIMED_OUT or was ABORTED is started again as NAME-r1 (up to NAME-r5), and one whose execution is RUNNING or SUCCEEDED is reported as already started.")
 	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
 	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
 	return fs
@@ -73,7 +70,7 @@ func (o *packageOpts) validate() error {
 		errs = append(errs, errors.New("name at least one entry id (etr_…)"))
 	}
 	for _, id := range o.ids {
-		if !entryIDPattern.MatchString(id) {
+		if !reconcile.ValidEntity(id) {
 			errs = append(errs, fmt.Errorf("%q is not an entry id (etr_ and letters or digits)", id))
 		}
 	}
@@ -93,6 +90,10 @@ type packageExecution struct {
 	Name           string `json:"name,omitempty"`
 	ExecutionARN   string `json:"executionArn,omitempty"`
 	AlreadyStarted bool   `json:"alreadyStarted"`
+	// Restarted: a new execution NAME-rN, as the version's earlier one
+	// ended (PreviousStatus) without a package.
+	Restarted      bool   `json:"restarted,omitempty"`
+	PreviousStatus string `json:"previousStatus,omitempty"`
 	// Status, ExecutionError and Cause: with --wait, how the execution
 	// ended (RUNNING if it had not by --timeout).
 	Status         string `json:"status,omitempty"`
@@ -121,7 +122,9 @@ func runPackage(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "Usage: job package [flags] ENTRY_ID...\n\n"+
 			"Starts the packaging state machine for each entry (etr_…) now, named as job reconcile names it\n"+
 			"(the entry id and its modifiedAt, read from Benchling), and prints each execution's ARN, or\n"+
-			"\"already started: ARN\" when this version already has one. For an operator with AWS credentials:\n"+
+			"\"already started: ARN\" when this version already has one that is RUNNING or SUCCEEDED; one that\n"+
+			"FAILED, TIMED_OUT or was ABORTED is started again as NAME-r1 (up to NAME-r5; --repackage forces a\n"+
+			"new execution). It needs states:StartExecution and states:DescribeExecution. For an operator with AWS credentials:\n"+
 			"the settings are the task's (BENCHLING_BASE_URL, BENCHLING_CLIENT_ID, REGISTRY, PACKAGE_PREFIX,\n"+
 			"PACKAGING_STATE_MACHINE_ARN) and the client secret comes from BENCHLING_CLIENT_SECRET only, e.g.\n"+
 			"  export BENCHLING_CLIENT_SECRET=$(aws secretsmanager get-secret-value \\\n"+
@@ -208,7 +211,7 @@ func (o *packageOpts) packageAll(ctx context.Context, env Env, log *slog.Logger)
 			break
 		}
 		ex := packageExecution{Entity: id}
-		err := o.startOne(ctx, bench, p, suffix, &ex)
+		err := o.startOne(ctx, bench, p, suffix, &ex, log)
 		if err != nil {
 			ex.Error, ex.ExitCode = err.Error(), exitcode.Resolve(err)
 			log.Error("entry not started", "entity", id, "error", ex.Error, "exitCode", ex.ExitCode)
@@ -242,7 +245,7 @@ type entryGetter interface {
 var _ entryGetter = (*benchling.Client)(nil)
 
 // startOne reads the entry's modifiedAt and starts its packaging.
-func (o *packageOpts) startOne(ctx context.Context, bench entryGetter, p *reconcile.Packager, suffix string, ex *packageExecution) error {
+func (o *packageOpts) startOne(ctx context.Context, bench entryGetter, p *reconcile.Packager, suffix string, ex *packageExecution, log *slog.Logger) error {
 	e, err := bench.GetEntry(ctx, ex.Entity)
 	if err != nil {
 		return err
@@ -253,7 +256,10 @@ func (o *packageOpts) startOne(ctx context.Context, bench entryGetter, p *reconc
 	if err != nil {
 		return err
 	}
-	ex.ExecutionARN, ex.AlreadyStarted = s.ARN, s.AlreadyStarted
+	ex.ExecutionARN, ex.AlreadyStarted, ex.Restarted, ex.PreviousStatus = s.ARN, s.AlreadyStarted, s.Restarted, s.PreviousStatus
+	if s.Restarted {
+		log.Info("packaging restarted", "entity", e.ID, "executionArn", s.ARN, "previousStatus", s.PreviousStatus)
+	}
 	return nil
 }
 

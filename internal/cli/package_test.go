@@ -62,6 +62,21 @@ func TestPackageCommand(t *testing.T) {
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
 	require.Len(t, tn.sfn.Executions(), 3)
 	require.Regexp(t, `^etr_a1-20250306T232538693042Z-r\d{8}T\d{6}Z$`, r.packageResult(t).Executions[0].Name)
+
+	// The version's execution FAILED: it is started again as NAME-r1.
+	require.True(t, tn.sfn.SetStatus(arnB, "FAILED", "ExportFailed", "Benchling reported the export as FAILED"))
+	r = runCommand(t.Context(), t, tn.env, "package", "etr_b2")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	arnB1 := sfntest.ExecutionARN(testMachineARN, reconcile.ExecutionName("etr_b2", b, "r1"))
+	require.Equal(t, []string{arnB1}, r.outputLines())
+	ex := r.packageResult(t).Executions[0]
+	require.True(t, ex.Restarted)
+	require.False(t, ex.AlreadyStarted)
+	require.Equal(t, "FAILED", ex.PreviousStatus)
+	require.Len(t, tn.sfn.Executions(), 4)
+	r = runCommand(t.Context(), t, tn.env, "package", "etr_b2")
+	require.Equal(t, []string{"already started: " + arnB1}, r.outputLines(), "the restart is running")
+	require.Len(t, tn.sfn.Executions(), 4)
 }
 
 func TestPackageWait(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
 	"benchling-webhook/internal/reconcile"
-	"benchling-webhook/internal/store"
 )
 
 // envClientSecret is where the Benchling app's client secret comes from:
@@ -82,7 +81,7 @@ func (v *tenantVars) newBenchling(secret string, log *slog.Logger) (*benchling.C
 }
 
 // packager returns the packaging starter for client.
-func (v *tenantVars) packager(client reconcile.StartAPI) *reconcile.Packager {
+func (v *tenantVars) packager(client reconcile.ExecutionAPI) *reconcile.Packager {
 	prefix, _ := extract.CheckPrefix(v.prefix, false)
 	return &reconcile.Packager{Client: client, StateMachineARN: v.machineARN, Registry: v.registry,
 		Prefix: prefix, BaseURL: strings.TrimRight(v.baseURL, "/")}
@@ -96,25 +95,21 @@ func awsClients(ctx context.Context, env Env) (*s3.Client, *sfn.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if o.BaseEndpoint != nil || cfg.BaseEndpoint != nil {
-			o.UsePathStyle = true
-		}
-	})
-	return s3c, sfnClientFromConfig(cfg), nil
+	return s3ClientFromConfig(cfg), sfnClientFromConfig(cfg), nil
 }
 
 // reconcileVars holds the raw flag values of "job reconcile".
 type reconcileVars struct {
 	tenantVars
-	since     string
-	window    time.Duration
-	maxStart  int
-	pageSize  int
-	dryRun    bool
-	metrics   bool
-	logFormat string
-	logLevel  string
+	since         string
+	window        time.Duration
+	maxStart      int
+	startInterval time.Duration
+	pageSize      int
+	dryRun        bool
+	metrics       bool
+	logFormat     string
+	logLevel      string
 }
 
 func newReconcileFlags(v *reconcileVars) *pflag.FlagSet {
@@ -124,10 +119,21 @@ func newReconcileFlags(v *reconcileVars) *pflag.FlagSet {
 	fs.StringVar(&v.since, flagSince, "", "List the entries modified after this time instead of since the last successful run: an RFC 3339 time (2025-03-01T00:00:00Z), a date (2025-03-01, UTC) or a duration back from now (48h). "+
 		"The state is then recorded only if this window starts no later than the recorded one.")
 	fs.DurationVar(&v.window, flagWindow, reconcile.DefaultWindow, "The window of the first run, when no state is recorded yet: entries modified in the last 720h (30 days) by default.")
-	fs.IntVar(&v.maxStart, flagMaxStart, reconcile.DefaultMaxStart, "Start at most this many packaging executions in one run (each is a Benchling export and a Fargate task). The stale entries over the cap are left for the next run, and the state is not recorded until a run gets through them all.")
+	fs.IntVar(&v.maxStart, flagMaxStart, reconcile.DefaultMaxStart, "Start at most this many packaging executions in one run, restarts included; 50 by default. "+
+		"Each is a Benchling export, several Benchling API calls and a Fargate task: this bounds how many a run adds to those already running. "+
+		"The stale entries over the cap are left for the next run, and the state is not recorded until a run gets through them all.")
+	fs.DurationVar(&v.startInterval, flagStartInterval, reconcile.DefaultStartInterval, "Make at most one StartExecution call per this interval; 2s by default, 0 turns the pacing off. "+
+		"Each packaging execution makes several Benchling calls (read the entry, start an export, poll it), and Benchling allows a tenant 60 requests per 30 s, "+
+		"shared with the webhooks' executions: pacing spreads a large run's executions out instead of starting them all at once. "+
+		"A run of --max-start executions spends at least --max-start times this interval starting them (100 s by default); a SIGTERM stops the waiting at once.")
 	fs.IntVar(&v.pageSize, flagPageSize, benchling.DefaultPageSize, "Entries per Benchling list request, 1 to 100.")
 	fs.BoolVar(&v.dryRun, flagDryRun, false, "Print one JSON line per entry it would start (before the summary), and start and record nothing. Needs no state machine ARN.")
-	fs.BoolVar(&v.metrics, flagMetrics, true, "When the run ends, write one CloudWatch embedded metric format line to stderr (namespace <app>/<env>/<workload>, dimension Command=reconcile): EntriesSeen, StaleFound, Started, Skipped, Failures, DurationSeconds. "+
+	fs.BoolVar(&v.metrics, flagMetrics, true, "When the run ends, write one CloudWatch embedded metric format line to stderr (namespace <app>/<env>/<workload>, dimension Command=reconcile), all Count but the last: "+
+		"EntriesSeen (entries listed); StaleFound (entries whose package is missing, older than the entry, or incomplete: no README.md, or one older than entry.json); "+
+		"Started (executions started under the version's own name); Restarted (executions started again as NAME-r1 to NAME-r5, because the version's earlier execution failed, timed out, was aborted, or succeeded without leaving a current package); "+
+		"Skipped (upToDate + alreadyStarted: entries whose package is current, plus stale ones whose execution is still running; not the deferred ones); "+
+		"Failures (entries whose check or start failed, plus those given up on after 5 restarts; at least 1 when the run itself failed with exit 1, 2 or 4); DurationSeconds. "+
+		"Not written for --dry-run, which starts nothing, nor for an interrupted run (exit 130 or 143), which did not finish: neither moves the alarms. "+
 		"Only with JSON logs (--log-format json, or auto off a terminal). On by default; --metrics=false or METRICS=false turns it off.")
 	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
 	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
@@ -147,6 +153,9 @@ func (v *reconcileVars) validate(secret string, now time.Time) (time.Time, error
 	}
 	if v.maxStart < 1 {
 		errs = append(errs, fmt.Errorf("--%s must be at least 1", flagMaxStart))
+	}
+	if v.startInterval < 0 {
+		errs = append(errs, fmt.Errorf("--%s must not be negative", flagStartInterval))
 	}
 	if v.pageSize < 1 || v.pageSize > benchling.MaxPageSize {
 		errs = append(errs, fmt.Errorf("--%s must be between 1 and %d", flagPageSize, benchling.MaxPageSize))
@@ -182,8 +191,10 @@ type reconcileResult struct {
 	EntriesSeen    int    `json:"entriesSeen"`
 	Stale          int    `json:"stale"`
 	Started        int    `json:"started"`
-	Skipped        int    `json:"skipped"` // upToDate + alreadyStarted
+	Restarted      int    `json:"restarted"` // started again as NAME-rN
+	Skipped        int    `json:"skipped"`   // upToDate + alreadyStarted
 	Failed         int    `json:"failed"`
+	GaveUp         int    `json:"gaveUp"` // not started again after 5 restarts
 	UpToDate       int    `json:"upToDate"`
 	AlreadyStarted int    `json:"alreadyStarted"`
 	Deferred       int    `json:"deferred"`             // over --max-start
@@ -206,8 +217,13 @@ func runReconcile(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "Usage: job reconcile [flags]\n\n"+
 			"Packages what webhooks missed: lists the Benchling entries modified since the last successful\n"+
 			"run (recorded in s3://REGISTRY/PACKAGE_PREFIX/.reconcile/state.json; --window on the first run),\n"+
-			"and starts one packaging execution per entry whose package is missing or older than the entry.\n"+
-			"An execution is named after the entry and its modifiedAt, so no version is packaged twice.\n"+
+			"and starts one packaging execution per entry whose package is missing, older than the entry, or\n"+
+			"incomplete (no README.md, which job export writes last, or one older than entry.json).\n"+
+			"An execution is named after the entry and its modifiedAt, so no version is started twice while it\n"+
+			"runs; one that ended without a current package (FAILED, TIMED_OUT, ABORTED, or SUCCEEDED and still\n"+
+			"stale) is started again as NAME-r1 … NAME-r5 (\"restarted\"), then given up (\"gaveUp\", logged as an\n"+
+			"error). The task role needs states:StartExecution and states:DescribeExecution.\n"+
+			"At most --max-start executions per run, one StartExecution per --start-interval.\n"+
 			"The worker's default command, run daily by the schedule and by `copilot job run`.\n"+
 			"Exit codes: 0 done, 2 configuration (missing settings, access denied, no such bucket or state\n"+
 			"machine, credentials Benchling refuses), 4 transient (Benchling, S3 or Step Functions unreachable\n"+
@@ -270,18 +286,23 @@ func runReconcileWith(ctx context.Context, v reconcileVars, since time.Time, sec
 		fmt.Fprintln(env.Stdout, string(b))
 	}
 	prefix, _ := extract.CheckPrefix(v.prefix, false)
+	interval := v.startInterval
+	if interval == 0 {
+		interval = -1 // the flag's 0 is reconcile's "no pacing"
+	}
 	return reconcile.Run(ctx, reconcile.Config{
-		Lister:   bench,
-		Store:    reconcile.WithListFallback(store.NewS3(s3c, store.S3Options{Bucket: v.registry}), s3c, v.registry),
-		Packager: v.packager(sfnc),
-		Prefix:   prefix,
-		Since:    since,
-		Window:   v.window,
-		MaxStart: v.maxStart,
-		PageSize: v.pageSize,
-		DryRun:   v.dryRun,
-		Report:   report,
-		Logger:   log,
+		Lister:        bench,
+		Store:         reconcile.WithListFallback(reconcile.NewS3Store(s3c, v.registry), s3c, v.registry),
+		Packager:      v.packager(sfnc),
+		Prefix:        prefix,
+		Since:         since,
+		Window:        v.window,
+		MaxStart:      v.maxStart,
+		StartInterval: interval,
+		PageSize:      v.pageSize,
+		DryRun:        v.dryRun,
+		Report:        report,
+		Logger:        log,
 	})
 }
 
@@ -289,7 +310,8 @@ func runReconcileWith(ctx context.Context, v reconcileVars, since time.Time, sec
 // the result line, in that order: the result is stdout's last line.
 func finishReconcile(env Env, v reconcileVars, log *slog.Logger, sum reconcile.Summary, elapsed time.Duration, code int, err error) {
 	res := reconcileResult{
-		EntriesSeen: sum.EntriesSeen, Stale: sum.Stale, Started: sum.Started, Skipped: sum.Skipped(), Failed: sum.Failed,
+		EntriesSeen: sum.EntriesSeen, Stale: sum.Stale, Started: sum.Started, Restarted: sum.Restarted, Skipped: sum.Skipped(),
+		Failed: sum.Failed, GaveUp: sum.GaveUp,
 		UpToDate: sum.UpToDate, AlreadyStarted: sum.AlreadyStarted, Deferred: sum.Deferred, WouldStart: sum.WouldStart,
 		DryRun: v.dryRun, SinceFrom: sum.SinceFrom, StateRecorded: sum.StateRecorded,
 		DurationMs: elapsed.Milliseconds(), ExitCode: code,
@@ -297,8 +319,8 @@ func finishReconcile(env Env, v reconcileVars, log *slog.Logger, sum reconcile.S
 	if !sum.Since.IsZero() {
 		res.Since = sum.Since.Format(time.RFC3339)
 	}
-	attrs := []any{"entriesSeen", res.EntriesSeen, "stale", res.Stale, "started", res.Started, "skipped", res.Skipped,
-		"failed", res.Failed, "deferred", res.Deferred, "dryRun", res.DryRun, "since", res.Since, "stateRecorded", res.StateRecorded,
+	attrs := []any{"entriesSeen", res.EntriesSeen, "stale", res.Stale, "started", res.Started, "restarted", res.Restarted,
+		"skipped", res.Skipped, "failed", res.Failed, "gaveUp", res.GaveUp, "deferred", res.Deferred, "dryRun", res.DryRun, "since", res.Since, "stateRecorded", res.StateRecorded,
 		"seconds", elapsed.Seconds(), "exitCode", code}
 	if err != nil {
 		res.Error, res.ErrorKind = err.Error(), exitcode.Name(code)
@@ -313,21 +335,24 @@ func finishReconcile(env Env, v reconcileVars, log *slog.Logger, sum reconcile.S
 
 // writeReconcileMetrics writes the run's EMF line to stderr (JSON logs and
 // --metrics only), after every other line of the run. Failures counts
-// the entries that failed, and is at least 1 when the run itself failed
-// (exit 1, 2 or 4) so that the alarm on it sees configuration faults too;
-// an interrupted run (a deploy, a stopped task) counts none.
+// the entries that failed or were given up on, and is at least 1 when the
+// run itself failed (exit 1, 2 or 4) so that the alarm on it sees
+// configuration faults too. A dry run writes none (it starts nothing: its
+// StaleFound would trip alarms that watch what was left undone), nor does
+// an interrupted run (a deploy, a stopped task: its counts are partial).
 func writeReconcileMetrics(env Env, v reconcileVars, log *slog.Logger, res reconcileResult, elapsed time.Duration) {
-	if !v.metrics || !jsonLogs(v.logFormat, env.Stderr) {
+	if !v.metrics || !jsonLogs(v.logFormat, env.Stderr) || v.dryRun || res.ExitCode >= 128 {
 		return
 	}
-	failures := res.Failed
-	if res.ExitCode != exitcode.OK && res.ExitCode < 128 {
+	failures := res.Failed + res.GaveUp
+	if res.ExitCode != exitcode.OK {
 		failures = max(failures, 1)
 	}
 	metrics := []emf.Metric{
 		{Name: "EntriesSeen", Unit: emf.UnitCount, Value: float64(res.EntriesSeen)},
 		{Name: "StaleFound", Unit: emf.UnitCount, Value: float64(res.Stale)},
 		{Name: "Started", Unit: emf.UnitCount, Value: float64(res.Started)},
+		{Name: "Restarted", Unit: emf.UnitCount, Value: float64(res.Restarted)},
 		{Name: "Skipped", Unit: emf.UnitCount, Value: float64(res.Skipped)},
 		{Name: "Failures", Unit: emf.UnitCount, Value: float64(failures)},
 		{Name: "DurationSeconds", Unit: emf.UnitSeconds, Value: elapsed.Seconds()},

@@ -46,7 +46,7 @@ func newTenant(t *testing.T) *tenant {
 	return &tenant{bench: b, sfn: f, env: map[string]string{
 		"BENCHLING_BASE_URL": b.URL(), "BENCHLING_CLIENT_ID": "client-id", "BENCHLING_CLIENT_SECRET": "the-client-secret",
 		"REGISTRY": "registry", "PACKAGE_PREFIX": "benchling", "PACKAGING_STATE_MACHINE_ARN": testMachineARN,
-		"AWS_MAX_ATTEMPTS": "1", "LOG_FORMAT": "json",
+		"AWS_MAX_ATTEMPTS": "1", "LOG_FORMAT": "json", "START_INTERVAL": "0", // job reconcile: no pacing
 		"COPILOT_APPLICATION_NAME": "bw", "COPILOT_ENVIRONMENT_NAME": "test", "COPILOT_SERVICE_NAME": "worker",
 	}}
 }
@@ -136,8 +136,10 @@ func TestReconcileCommand(t *testing.T) {
 		tn.bench.AddEntry(id, sandbox.EntryOptions{ModifiedAt: at[id]})
 	}
 	putObject(t, s3c, "benchling/etr_b2/entry.json", entryJSON("etr_b2", at["etr_b2"]))                 // up to date
+	putObject(t, s3c, "benchling/etr_b2/README.md", []byte("# etr_b2\n"))                               // (written last)
 	putObject(t, s3c, "benchling/etr_c3/entry.json", entryJSON("etr_c3", at["etr_c3"].Add(-time.Hour))) // older
 	putObject(t, s3c, "benchling/etr_d4/entry.json", entryJSON("etr_d4", at["etr_d4"]))                 // up to date
+	putObject(t, s3c, "benchling/etr_d4/README.md", []byte("# etr_d4\n"))
 
 	// The first run: the default window, three pages of two.
 	r := runCommand(ctx, t, tn.env, "reconcile", "--page-size", "2")
@@ -183,6 +185,7 @@ func TestReconcileCommand(t *testing.T) {
 	require.Equal(t, "state", res.SinceFrom)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 2, "one line per entry, then the summary")
+	require.Empty(t, emftest.Lines([]byte(r.stderr)), "a dry run writes no metrics: it starts nothing")
 	var a reconcile.Action
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &a))
 	require.Equal(t, reconcile.Action{Entity: "etr_f6", ModifiedAt: now.Truncate(time.Microsecond), Reason: reconcile.ReasonMissing,
@@ -230,9 +233,10 @@ func checkReconcileEMF(t *testing.T, stderr string, res reconcileResult) {
 		d := d.(map[string]any)
 		units[d["Name"].(string)] = d["Unit"].(string)
 	}
-	require.Equal(t, map[string]string{"EntriesSeen": "Count", "StaleFound": "Count", "Started": "Count", "Skipped": "Count",
+	require.Equal(t, map[string]string{"EntriesSeen": "Count", "StaleFound": "Count", "Started": "Count", "Restarted": "Count", "Skipped": "Count",
 		"Failures": "Count", "DurationSeconds": "Seconds"}, units)
-	for name, want := range map[string]int{"EntriesSeen": res.EntriesSeen, "StaleFound": res.Stale, "Started": res.Started, "Skipped": res.Skipped} {
+	for name, want := range map[string]int{"EntriesSeen": res.EntriesSeen, "StaleFound": res.Stale, "Started": res.Started, "Restarted": res.Restarted,
+		"Skipped": res.Skipped, "Failures": res.Failed + res.GaveUp} {
 		require.Equal(t, json.Number(itoa(want)), doc[name], name)
 	}
 }
@@ -258,6 +262,7 @@ func TestReconcileConfigErrors(t *testing.T) {
 		"future since":   {nil, []string{"--since", "2999-01-01"}, []string{"in the future"}},
 		"bad window":     {nil, []string{"--window", "0s"}, []string{"--window"}},
 		"bad max start":  {func(e map[string]string) { e["MAX_START"] = "0" }, nil, []string{"--max-start"}},
+		"bad interval":   {func(e map[string]string) { e["START_INTERVAL"] = "-1s" }, nil, []string{"--start-interval must not be negative"}},
 		"bad page size":  {nil, []string{"--page-size", "500"}, []string{"--page-size"}},
 		"plain http URL": {func(e map[string]string) { e["BENCHLING_BASE_URL"] = "http://t.benchling.com" }, nil, []string{"must use https"}},
 	}
@@ -338,9 +343,7 @@ func TestReconcileSIGTERM(t *testing.T) {
 	objs, err := srv.Objects(t.Context(), "registry", "benchling/.reconcile/")
 	require.NoError(t, err)
 	require.Empty(t, objs)
-	doc, err := emftest.Check(emftest.Lines([]byte(r.stderr))[0])
-	require.NoError(t, err)
-	require.Equal(t, json.Number("0"), doc["Failures"], "an interruption is not a failure")
+	require.Empty(t, emftest.Lines([]byte(r.stderr)), "an interrupted run writes no metrics: it is not a failure, and its counts are partial")
 }
 
 func TestParseSince(t *testing.T) {
@@ -386,5 +389,55 @@ func TestReconcileFlagBeatsEnv(t *testing.T) {
 	for flag, want := range map[string]string{flagBenchlingBaseURL: "BENCHLING_BASE_URL", flagBenchlingClientID: "BENCHLING_CLIENT_ID",
 		flagPackagePrefix: "PACKAGE_PREFIX", flagPackagingStateMachineARN: "PACKAGING_STATE_MACHINE_ARN"} {
 		require.Equal(t, want, envName(flag), "the addon's outputs set these")
+	}
+}
+
+// TestReconcileIncompleteAndRestart: against local S3, an entry.json
+// without README.md is incomplete, and a version whose execution FAILED is
+// started again as NAME-r1; both show in the result and the metrics.
+func TestReconcileIncompleteAndRestart(t *testing.T) {
+	tn := newTenant(t)
+	_, s3c := tn.withS3(t)
+	now := time.Now().UTC()
+	at := map[string]time.Time{}
+	for i, id := range []string{"etr_a1", "etr_b2", "etr_c3", "etr_d4"} {
+		at[id] = now.Add(-time.Duration(10-i) * time.Hour).Truncate(time.Microsecond)
+		tn.bench.AddEntry(id, sandbox.EntryOptions{ModifiedAt: at[id]})
+	}
+	putObject(t, s3c, "benchling/etr_a1/entry.json", entryJSON("etr_a1", at["etr_a1"])) // complete
+	putObject(t, s3c, "benchling/etr_a1/README.md", []byte("# etr_a1\n"))
+	putObject(t, s3c, "benchling/etr_b2/entry.json", entryJSON("etr_b2", at["etr_b2"])) // the export failed: no README.md
+	failed := tn.sfn.Add(testMachineARN, reconcile.ExecutionName("etr_c3", at["etr_c3"], ""), "FAILED")
+	tn.sfn.Add(testMachineARN, reconcile.ExecutionName("etr_d4", at["etr_d4"], ""), "RUNNING")
+
+	r := runCommand(t.Context(), t, tn.env, "reconcile", "--start-interval", "1ms")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	res := r.reconcileResult(t)
+	require.Equal(t, reconcileResult{EntriesSeen: 4, Stale: 3, Started: 1, Restarted: 1, Skipped: 2, UpToDate: 1, AlreadyStarted: 1,
+		SinceFrom: "default", StateRecorded: true}, zeroVolatile(res))
+	require.Contains(t, r.stderr, "README.md is missing")
+	require.Contains(t, r.stderr, `"msg":"packaging restarted"`)
+	names := map[string]bool{}
+	for _, e := range tn.sfn.Executions() {
+		names[e.Name] = true
+	}
+	require.True(t, names[reconcile.ExecutionName("etr_b2", at["etr_b2"], "")])
+	require.True(t, names[failed.Name+"-r1"])
+	checkReconcileEMF(t, r.stderr, res)
+	doc, err := emftest.Check(emftest.Lines([]byte(r.stderr))[0])
+	require.NoError(t, err)
+	require.Equal(t, json.Number("1"), doc["Restarted"])
+}
+
+func TestReconcileDefaults(t *testing.T) {
+	var v reconcileVars
+	fs := newReconcileFlags(&v)
+	require.NoError(t, fs.Parse(nil))
+	require.Equal(t, 50, v.maxStart)
+	require.Equal(t, 2*time.Second, v.startInterval)
+	usage := fs.FlagUsages()
+	for _, want := range []string{"60 requests per 30 s", "0 turns the pacing off", "Not written for --dry-run", "interrupted run",
+		"Skipped (upToDate + alreadyStarted", "Restarted ("} {
+		require.Contains(t, usage, want)
 	}
 }

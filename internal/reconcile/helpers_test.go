@@ -30,16 +30,48 @@ const (
 	testMachine = "arn:aws:states:us-east-1:123456789012:stateMachine:app-env-worker-packaging"
 )
 
-// memStore is a fake of the S3 store: objects in a map. getErr, if set,
-// may fail a Get.
+// memStore is a fake of the S3 store: objects in a map, each written a
+// second after the one before (its Head time). getErr, if set, may fail a
+// Get or a Head.
 type memStore struct {
-	mu     sync.Mutex
-	objs   map[string][]byte
-	puts   int
-	getErr func(key string) error
+	mu      sync.Mutex
+	objs    map[string][]byte
+	written map[string]time.Time
+	clock   time.Time // the time of the last write
+	puts    int
+	heads   int
+	getErr  func(key string) error
 }
 
-func newMemStore() *memStore { return &memStore{objs: map[string][]byte{}} }
+func newMemStore() *memStore {
+	return &memStore{objs: map[string][]byte{}, written: map[string]time.Time{}, clock: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (m *memStore) Head(ctx context.Context, key string) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	if m.getErr != nil {
+		if err := m.getErr(key); err != nil {
+			return time.Time{}, err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.heads++
+	at, ok := m.written[key]
+	if !ok {
+		return time.Time{}, fmt.Errorf("head %s: %w", key, store.ErrNotFound)
+	}
+	return at, nil
+}
+
+// writeLocked stores b at key, written a second after the last write.
+func (m *memStore) writeLocked(key string, b []byte) {
+	m.clock = m.clock.Add(time.Second)
+	m.objs[key] = b
+	m.written[key] = m.clock
+}
 
 func (m *memStore) Get(ctx context.Context, key string, max int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
@@ -72,7 +104,7 @@ func (m *memStore) Put(_ context.Context, key string, body io.Reader, size int64
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.objs[key] = b
+	m.writeLocked(key, b)
 	m.puts++
 	return extract.Object{}, nil
 }
@@ -80,7 +112,7 @@ func (m *memStore) Put(_ context.Context, key string, body io.Reader, size int64
 func (m *memStore) put(key string, b []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.objs[key] = b
+	m.writeLocked(key, b)
 }
 
 func (m *memStore) get(key string) ([]byte, bool) {
@@ -95,6 +127,19 @@ func (m *memStore) get(key string) ([]byte, bool) {
 func (m *memStore) putEntryJSON(entity string, at time.Time) {
 	b, _ := json.Marshal(map[string]any{"id": entity, "modifiedAt": at.UTC().Format("2006-01-02T15:04:05.000000-07:00"), "name": "x"})
 	m.put(testPrefix+"/"+entity+"/entry.json", b)
+}
+
+// putReadme stores entity's README.md, as job export writes it after
+// every file of the archive.
+func (m *memStore) putReadme(entity string) {
+	m.put(testPrefix+"/"+entity+"/README.md", []byte("# x\n"))
+}
+
+// putPackage stores a complete package of entity as modified at at:
+// entry.json, then README.md.
+func (m *memStore) putPackage(entity string, at time.Time) {
+	m.putEntryJSON(entity, at)
+	m.putReadme(entity)
 }
 
 // fixture is a sandbox tenant, a fake store and a fake Step Functions.
@@ -116,7 +161,8 @@ func newFixture(t *testing.T, opts sandbox.Options) *fixture {
 	return f
 }
 
-// config returns a Config for the fixture: page size 2, clock at now.
+// config returns a Config for the fixture: page size 2, clock at now, no
+// pacing.
 func (f *fixture) config(t *testing.T, now time.Time) Config {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -133,10 +179,11 @@ func (f *fixture) config(t *testing.T, now time.Time) Config {
 		Store:  f.store,
 		Packager: &Packager{Client: client, StateMachineARN: testMachine, Registry: testBucket,
 			Prefix: testPrefix, BaseURL: f.bench.URL()},
-		Prefix:   testPrefix,
-		PageSize: 2,
-		Logger:   logger,
-		Now:      func() time.Time { return now },
+		Prefix:        testPrefix,
+		PageSize:      2,
+		StartInterval: -1,
+		Logger:        logger,
+		Now:           func() time.Time { return now },
 	}
 }
 

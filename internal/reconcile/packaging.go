@@ -44,12 +44,15 @@ const nameTimeLayout = "20060102T150405.000000Z"
 // ExecutionAlreadyExists), not a new one.
 const idempotentSkew = 10 * time.Second
 
-// entityPattern is what an entity id may look like to become part of a
+// entityPattern is what an entry id may look like to become part of a
 // key and of an execution name.
-var entityPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+var entityPattern = regexp.MustCompile(`^etr_[A-Za-z0-9_-]{1,124}$`)
 
-// ValidEntity reports whether id can be packaged: letters, digits, '_'
-// and '-' (Benchling's ids are "etr_" and letters and digits).
+// ValidEntity reports whether id is an entry id that can be packaged:
+// "etr_" and then letters, digits, '_' and '-' (Benchling's are "etr_" and
+// letters and digits), 128 characters at most. It is the one check of
+// entry ids: job reconcile's for the listed ones, job package's for its
+// arguments.
 func ValidEntity(id string) bool { return entityPattern.MatchString(id) }
 
 // ExecutionName is the name of the packaging execution for entity as
@@ -80,20 +83,33 @@ func ExecutionName(entity string, modifiedAt time.Time, suffix string) string {
 	return id + "-" + tail
 }
 
-// StartAPI is the part of the Step Functions client that starts executions.
-type StartAPI interface {
+// ExecutionAPI is the part of the Step Functions client a [Packager]
+// uses: StartExecution, and DescribeExecution for a name that is taken.
+type ExecutionAPI interface {
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
+	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
 }
 
-var _ StartAPI = (*sfn.Client)(nil)
+var _ ExecutionAPI = (*sfn.Client)(nil)
+
+// MaxRestarts bounds the executions started again for one version after
+// its execution ended without a package: NAME-r1 to NAME-r5.
+const MaxRestarts = 5
+
+// ErrRestartLimit means that a version's execution and its
+// [MaxRestarts] restarts all ended without a package: starting it again
+// would most likely fail the same way (exit 1).
+var ErrRestartLimit = exitcode.NewSentinel("reconcile: the version's execution and its restarts all ended without a package", exitcode.Internal)
 
 // Packager starts packaging executions: the packaging state machine's
 // input for one entry, as the webhook machine builds it. Its fields must
 // not change once it is in use; it is safe for concurrent use when its
 // client is.
 type Packager struct {
-	// Client starts the executions.
-	Client StartAPI
+	// Client starts the executions, and describes the ones whose name is
+	// taken (the task role needs states:StartExecution on the machine and
+	// states:DescribeExecution on its executions).
+	Client ExecutionAPI
 	// StateMachineARN is the packaging state machine.
 	StateMachineARN string
 	// Registry is the bucket the packages go to.
@@ -103,6 +119,14 @@ type Packager struct {
 	Prefix string
 	// BaseURL is the Benchling tenant's URL (the input's baseURL).
 	BaseURL string
+	// Pacer, if set, spaces the StartExecution calls: each waits its turn.
+	Pacer *Pacer
+	// CallTimeout, if set, detaches each Step Functions call from the
+	// cancellation of Start's context and bounds it (the SDK's retries
+	// included) instead: a call once made is let finish, so an execution
+	// is started or it is not, never unknown. Start makes no further call
+	// once the context has ended. Zero: the calls end with the context.
+	CallTimeout time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -117,18 +141,32 @@ type Target struct {
 	// [MessageManual]).
 	MessageType string
 	// NameSuffix, if set, is appended to the execution name (see
-	// [ExecutionName]), so the same version can be packaged again.
+	// [ExecutionName]), so the same version can be packaged again. An
+	// execution of that name that already exists is reported as already
+	// started, whatever its status.
 	NameSuffix string
+	// RestartSucceeded says that the version's package is known to be
+	// stale or missing (job reconcile checked it), so that an execution of
+	// it that SUCCEEDED did not leave a package either and is started
+	// again. Without it such an execution counts as already started.
+	RestartSucceeded bool
 }
 
 // Started is the outcome of [Packager.Start].
 type Started struct {
-	// Name and ARN name the execution.
+	// Name and ARN name the execution: the new one, or the one that was
+	// already running.
 	Name, ARN string
-	// AlreadyStarted is true when Step Functions already had an execution
-	// of that name (ExecutionAlreadyExists, or the same running execution
-	// returned again): nothing new was started.
+	// AlreadyStarted is true when nothing new was started: an execution of
+	// the version is still running (or, without
+	// [Target.RestartSucceeded], SUCCEEDED).
 	AlreadyStarted bool
+	// Restarted is true when a new execution was started, named
+	// NAME-rN, because the version's earlier ones ended without a package.
+	Restarted bool
+	// PreviousStatus is the status of the version's last earlier
+	// execution, when its name was taken: FAILED, SUCCEEDED, RUNNING, ….
+	PreviousStatus string
 }
 
 // packagingInput is the packaging machine's input
@@ -165,25 +203,96 @@ func (p *Packager) Input(t Target) ([]byte, error) {
 	})
 }
 
-// Start starts the packaging execution of t. An execution of the same
-// name that already exists is not an error: Started.AlreadyStarted says so.
+// Start starts the packaging execution of t, named by [ExecutionName].
+//
+// When Step Functions already has an execution of that name
+// (ExecutionAlreadyExists), Start describes it: RUNNING (or
+// PENDING_REDRIVE) is already started, and so is SUCCEEDED unless
+// t.RestartSucceeded; FAILED, TIMED_OUT, ABORTED (and SUCCEEDED with
+// t.RestartSucceeded) left no package, so Start starts the version again
+// as NAME-r1, then NAME-r2 if that is taken too and ended the same way,
+// up to NAME-r[MaxRestarts]; past that it returns [ErrRestartLimit]. A
+// t.NameSuffix turns this off: a taken name is already started.
+//
 // Errors carry exit codes: 2 for configuration (no such state machine, a
 // malformed ARN, access denied), 4 for throttling, 5xx and network errors
 // left after the SDK's retries, 1 for a name or input Step Functions
-// refuses (a bug).
+// refuses (a bug) and for [ErrRestartLimit]. When ctx ends, Start makes no
+// further call and returns ctx.Err().
 func (p *Packager) Start(ctx context.Context, t Target) (Started, error) {
 	input, err := p.Input(t)
 	if err != nil {
 		return Started{}, err
 	}
+	var prev string
+	for n := 0; ; n++ {
+		suffix := t.NameSuffix
+		if n > 0 {
+			suffix = fmt.Sprintf("r%d", n)
+		}
+		name := ExecutionName(t.Entity, t.ModifiedAt, suffix)
+		s, taken, err := p.startOnce(ctx, name, input)
+		s.PreviousStatus = prev
+		switch {
+		case err != nil:
+			return s, err
+		case !taken:
+			s.Restarted = n > 0 && !s.AlreadyStarted
+			return s, nil
+		case t.NameSuffix != "":
+			s.AlreadyStarted = true
+			return s, nil
+		}
+		status, err := p.describe(ctx, s.ARN)
+		if err != nil {
+			return s, err
+		}
+		s.PreviousStatus, prev = string(status), string(status)
+		if !endedWithoutPackage(status, t.RestartSucceeded) {
+			s.AlreadyStarted = true
+			return s, nil
+		}
+		if n == MaxRestarts {
+			return s, fmt.Errorf("package %s as modified at %s: %s ended %s: %w", t.Entity,
+				t.ModifiedAt.UTC().Format(time.RFC3339Nano), s.Name, status, ErrRestartLimit)
+		}
+	}
+}
+
+// endedWithoutPackage reports whether an execution with status left no
+// package: it failed, or it SUCCEEDED and yet the package is stale
+// (succeededIsStale).
+func endedWithoutPackage(status sfntypes.ExecutionStatus, succeededIsStale bool) bool {
+	switch status {
+	case sfntypes.ExecutionStatusFailed, sfntypes.ExecutionStatusTimedOut, sfntypes.ExecutionStatusAborted:
+		return true
+	case sfntypes.ExecutionStatusSucceeded:
+		return succeededIsStale
+	}
+	return false // RUNNING, PENDING_REDRIVE, or a status this program does not know: not started twice
+}
+
+// startOnce waits for its turn on the pacer and makes one StartExecution
+// call; taken is true when the name was already taken
+// (ExecutionAlreadyExists).
+func (p *Packager) startOnce(ctx context.Context, name string, input []byte) (s Started, taken bool, err error) {
+	s = Started{Name: name, ARN: executionARN(p.StateMachineARN, name)}
+	if p.Pacer != nil {
+		if err := p.Pacer.Wait(ctx); err != nil {
+			return s, false, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return s, false, err
+	}
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
 	}
-	name := ExecutionName(t.Entity, t.ModifiedAt, t.NameSuffix)
-	arn := executionARN(p.StateMachineARN, name)
+	cctx, cancel := p.callContext(ctx)
+	defer cancel()
 	called := now()
-	out, err := p.Client.StartExecution(ctx, &sfn.StartExecutionInput{
+	out, err := p.Client.StartExecution(cctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(p.StateMachineARN),
 		Name:            aws.String(name),
 		Input:           aws.String(string(input)),
@@ -191,15 +300,52 @@ func (p *Packager) Start(ctx context.Context, t Target) (Started, error) {
 	var exists *sfntypes.ExecutionAlreadyExists
 	switch {
 	case errors.As(err, &exists):
-		return Started{Name: name, ARN: arn, AlreadyStarted: true}, nil
+		return s, true, nil
 	case err != nil:
-		return Started{Name: name}, exitcode.Wrap(fmt.Errorf("start execution %s of %s: %w", name, p.StateMachineARN, err), StartErrorCode(err))
+		return s, false, exitcode.Wrap(fmt.Errorf("start execution %s of %s: %w", name, p.StateMachineARN, err), StartErrorCode(err))
 	}
-	s := Started{Name: name, ARN: aws.ToString(out.ExecutionArn)}
+	s.ARN = aws.ToString(out.ExecutionArn)
+	// Step Functions answers a StartExecution with the name and input of
+	// a running execution with that execution, instead of
+	// ExecutionAlreadyExists.
 	if out.StartDate != nil && out.StartDate.Before(called.Add(-idempotentSkew)) {
 		s.AlreadyStarted = true
 	}
-	return s, nil
+	return s, false, nil
+}
+
+// describe returns the status of the execution arn.
+func (p *Packager) describe(ctx context.Context, arn string) (sfntypes.ExecutionStatus, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	cctx, cancel := p.callContext(ctx)
+	defer cancel()
+	out, err := p.Client.DescribeExecution(cctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	if err != nil {
+		return "", exitcode.Wrap(fmt.Errorf("describe execution %s (its name is taken; the role needs states:DescribeExecution on the packaging executions): %w", arn, err), describeErrorCode(err))
+	}
+	return out.Status, nil
+}
+
+// callContext is the context of one Step Functions call (see
+// [Packager.CallTimeout]).
+func (p *Packager) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.CallTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), p.CallTimeout)
+}
+
+// describeErrorCode classifies a DescribeExecution error as
+// [StartErrorCode] does, except that an execution that does not exist
+// (yet: its name was just reported taken) is transient.
+func describeErrorCode(err error) int {
+	var missing *sfntypes.ExecutionDoesNotExist
+	if errors.As(err, &missing) {
+		return exitcode.Transient
+	}
+	return StartErrorCode(err)
 }
 
 // executionARN is the ARN Step Functions gives execution name of machine.

@@ -1,9 +1,9 @@
 // Package reconcile makes the packages in S3 agree with Benchling again: it
-// lists the entries modified in a window, compares each with its package's
-// entry.json, and starts one packaging execution (statemachine/packaging.asl.json)
-// per entry whose package is missing or older than the entry. It is what
-// job reconcile runs, daily and on `copilot job run`, to catch webhooks
-// that never arrived.
+// lists the entries modified in a window, compares each with its package,
+// and starts one packaging execution (statemachine/packaging.asl.json) per
+// entry whose package is missing, older than the entry or incomplete. It
+// is what job reconcile runs, daily and on `copilot job run`, to catch
+// webhooks that never arrived.
 //
 // # The window
 //
@@ -19,14 +19,36 @@
 // whose window reaches back at least as far as the state's: its
 // lastSuccess is the time that run started. The overlap covers entries
 // that were being modified while the previous run listed, and clock skew
-// between Benchling and the task: an entry listed twice costs one S3 GET.
+// between Benchling and the task: an entry listed twice costs an S3 GET
+// and, if its package is current, two HEADs.
+//
+// # Current packages
+//
+// A package is current when its entry.json names the entry with a
+// modifiedAt no older than the entry's, and its README.md exists and is no
+// older than that entry.json. The packaging machine writes entry.json
+// first and job export writes README.md after every file of the archive,
+// so a packaging run that failed in between leaves a current-looking
+// entry.json but no README.md, or the previous version's: incomplete.
 //
 // # Once per version
 //
 // Each execution is named after the entry id and its modifiedAt
 // ([ExecutionName]); Step Functions refuses a second execution of a name
 // it has seen (ExecutionAlreadyExists), so a rerun, or two runs at once,
-// never package the same version twice: such entries count as skipped.
+// never start the same version twice while its execution runs: such
+// entries count as already started (skipped). An execution of that name
+// that has ended while the package is still stale (it FAILED, TIMED_OUT,
+// was ABORTED, or SUCCEEDED and yet left no current package) is started
+// again as NAME-r1, NAME-r2, …, at most [MaxRestarts] times
+// ([Packager.Start]); those count as restarted, and a version that used
+// them all up as given up.
+//
+// # Pacing
+//
+// A run starts at most [Config.MaxStart] executions, and at most one
+// StartExecution call per [Config.StartInterval]: each execution makes
+// several Benchling calls, and the tenant allows 60 requests per 30 s.
 package reconcile
 
 import (
@@ -58,24 +80,32 @@ const (
 	// DefaultOverlap is how far before the last successful run's start the
 	// next window begins.
 	DefaultOverlap = 5 * time.Minute
-	// DefaultMaxStart caps the executions one run starts, so that a first
-	// run on a large tenant cannot start thousands of exports at once.
-	DefaultMaxStart = 500
-	// DefaultConcurrency is the number of entries checked (one S3 GET) and
-	// started (one StartExecution) at once.
+	// DefaultMaxStart caps the executions one run starts (restarts
+	// included), so that a first run on a large tenant cannot start
+	// thousands of exports at once.
+	DefaultMaxStart = 50
+	// DefaultStartInterval is the least time between two StartExecution
+	// calls: a run of DefaultMaxStart executions takes at least 100 s to
+	// start them, and their Benchling calls are spread as much.
+	DefaultStartInterval = 2 * time.Second
+	// DefaultConcurrency is the number of entries checked (an S3 GET, and
+	// two HEADs for a current entry.json) and started (a StartExecution,
+	// more for a taken name) at once.
 	DefaultConcurrency = 4
 	// DefaultMaxFailures is how many failed entries end the run early: by
 	// then S3 or Step Functions is down, and going on only takes time.
 	DefaultMaxFailures = 20
-	// DefaultStartTimeout bounds a StartExecution (the SDK's retries
-	// included); an interruption lets the ones in flight finish within it,
-	// inside ECS's 30 s between SIGTERM and SIGKILL.
+	// DefaultStartTimeout bounds one StartExecution or DescribeExecution
+	// call (the SDK's retries included); an interruption lets the ones in
+	// flight finish within it, inside ECS's 30 s between SIGTERM and
+	// SIGKILL.
 	DefaultStartTimeout = 20 * time.Second
 )
 
 const (
 	entryName     = "entry.json"
-	maxEntryJSON  = 32 << 20 // as job export's --readme
+	readmeName    = "README.md" // job export --readme writes it last
+	maxEntryJSON  = 32 << 20    // as job export's --readme
 	maxStateBytes = 1 << 20
 )
 
@@ -92,6 +122,7 @@ type State struct {
 	// EntriesSeen and Started are that run's counts, for people.
 	EntriesSeen int `json:"entriesSeen"`
 	Started     int `json:"started"`
+	Restarted   int `json:"restarted,omitempty"`
 }
 
 // Lister lists Benchling entries ([benchling.Client]).
@@ -99,18 +130,22 @@ type Lister interface {
 	ListEntries(ctx context.Context, opts benchling.ListOptions) iter.Seq2[benchling.Entry, error]
 }
 
-// Store reads the packages' entry.json and reads and writes the state
-// object ([store.S3]). Get returns an error wrapping [store.ErrNotFound]
+// Store reads the packages' entry.json, tells when their entry.json and
+// README.md were last written, and reads and writes the state object
+// ([S3Store]). Get and Head return an error wrapping [store.ErrNotFound]
 // for a missing key; errors with exit code 2 (no such bucket, access
 // denied) stop the run.
 type Store interface {
 	Get(ctx context.Context, key string, max int64) ([]byte, error)
 	Put(ctx context.Context, key string, body io.Reader, size int64, crc uint32) (extract.Object, error)
+	// Head returns when the object at key was last written, without
+	// reading it.
+	Head(ctx context.Context, key string) (time.Time, error)
 }
 
 var (
 	_ Lister = (*benchling.Client)(nil)
-	_ Store  = (*store.S3)(nil)
+	_ Store  = (*S3Store)(nil)
 )
 
 // Config configures [Run]. Lister, Store, Packager (unless DryRun) and
@@ -133,15 +168,21 @@ type Config struct {
 	// Overlap is subtracted from the state's lastSuccess. Default
 	// [DefaultOverlap].
 	Overlap time.Duration
-	// MaxStart caps the executions started. Default [DefaultMaxStart].
+	// MaxStart caps the executions started, restarts included. Default
+	// [DefaultMaxStart].
 	MaxStart int
+	// StartInterval is the least time between two StartExecution calls
+	// (see [Pacer]); it replaces the Packager's Pacer for the run. Default
+	// [DefaultStartInterval]; negative: no pacing at all.
+	StartInterval time.Duration
 	// Concurrency is the number of entries handled at once. Default
 	// [DefaultConcurrency].
 	Concurrency int
 	// MaxFailures ends the run after that many failed entries. Default
 	// [DefaultMaxFailures].
 	MaxFailures int
-	// StartTimeout bounds one StartExecution. Default [DefaultStartTimeout].
+	// StartTimeout bounds one StartExecution or DescribeExecution call,
+	// which an interruption lets finish. Default [DefaultStartTimeout].
 	StartTimeout time.Duration
 	// PageSize is the entries list's page size (0: the client's default).
 	PageSize int
@@ -154,22 +195,28 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+
+	// after replaces time.After in the pacer (tests).
+	after func(time.Duration) <-chan time.Time
 }
 
 // Outcomes of an [Action].
 const (
 	OutcomeStarted        = "started"
+	OutcomeRestarted      = "restarted" // started again as NAME-rN: the earlier execution left no package
 	OutcomeAlreadyStarted = "already-started"
 	OutcomeWouldStart     = "would-start"
 	OutcomeDeferred       = "deferred" // over MaxStart: the next run starts it
 	OutcomeFailed         = "failed"
+	OutcomeGaveUp         = "gave-up" // MaxRestarts restarts left no package either: not started again
 )
 
 // Reasons an entry is stale.
 const (
-	ReasonMissing = "missing" // no entry.json
-	ReasonOlder   = "older"   // entry.json's modifiedAt is older than the entry's
-	ReasonCorrupt = "corrupt" // entry.json does not decode, names another entry, or is too large
+	ReasonMissing    = "missing"    // no entry.json
+	ReasonOlder      = "older"      // entry.json's modifiedAt is older than the entry's
+	ReasonCorrupt    = "corrupt"    // entry.json does not decode, names another entry, or is too large
+	ReasonIncomplete = "incomplete" // entry.json is current, but README.md is missing or older than it
 )
 
 // Action is what happened to one stale entry.
@@ -178,9 +225,13 @@ type Action struct {
 	ModifiedAt time.Time `json:"modifiedAt"`
 	Reason     string    `json:"reason"`
 	Outcome    string    `json:"outcome"`
-	Execution  string    `json:"execution"`
-	ARN        string    `json:"executionArn,omitempty"`
-	Error      string    `json:"error,omitempty"`
+	// Execution is the execution's name: the one started, or running.
+	Execution string `json:"execution"`
+	ARN       string `json:"executionArn,omitempty"`
+	// PreviousStatus is the status of the version's earlier execution,
+	// when its name was taken.
+	PreviousStatus string `json:"previousStatus,omitempty"`
+	Error          string `json:"error,omitempty"`
 }
 
 // Summary is what a run did.
@@ -191,20 +242,29 @@ type Summary struct {
 	SinceFrom string
 	// EntriesSeen counts the entries listed.
 	EntriesSeen int
-	// Stale counts the entries whose package is missing or older.
+	// Stale counts the entries whose package is missing, older or
+	// incomplete.
 	Stale int
-	// Started counts the executions started (0 in a dry run).
+	// Started counts the executions started under the version's own name
+	// (0 in a dry run).
 	Started int
+	// Restarted counts the executions started again, as NAME-rN, for a
+	// version whose earlier execution ended without a package.
+	Restarted int
 	// WouldStart counts what a dry run would have started.
 	WouldStart int
 	// UpToDate counts the entries whose package is current, and
-	// AlreadyStarted the stale ones whose execution already existed; both
-	// are skipped (Skipped).
+	// AlreadyStarted the stale ones with an execution still running (the
+	// version's, or its latest restart's); both are skipped (Skipped).
 	UpToDate, AlreadyStarted int
 	// Deferred counts the stale entries left for the next run by MaxStart.
 	Deferred int
 	// Failed counts the entries whose check or start failed.
 	Failed int
+	// GaveUp counts the stale entries not started again because the
+	// version's execution and its MaxRestarts restarts all ended without
+	// a package ([ErrRestartLimit]); they do not fail the run.
+	GaveUp int
 	// StateRecorded says whether the state object was written.
 	StateRecorded bool
 }
@@ -228,7 +288,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Prefix = p
 	}
 	if c.Window < 0 || c.Overlap < 0 || c.MaxStart < 0 || c.Concurrency < 0 || c.MaxFailures < 0 || c.StartTimeout < 0 {
-		errs = append(errs, errors.New("window, overlap and limits must not be negative"))
+		errs = append(errs, errors.New("window, overlap, limits and timeouts must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, exitcode.Wrap(fmt.Errorf("reconcile: invalid configuration: %w", err), exitcode.Usage)
@@ -251,6 +311,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
 	}
+	if c.StartInterval == 0 {
+		c.StartInterval = DefaultStartInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -260,6 +323,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Report == nil {
 		c.Report = func(Action) {}
 	}
+	// The run's own copy of the packager: its calls outlive an
+	// interruption by StartTimeout at most, and are paced.
+	p := *c.Packager
+	p.CallTimeout = c.StartTimeout
+	p.Pacer = nil
+	if c.StartInterval > 0 {
+		p.Pacer = &Pacer{Interval: c.StartInterval, Now: c.Now, After: c.after}
+	}
+	c.Packager = &p
 	return c, nil
 }
 
@@ -305,7 +377,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	r.sum.Since, r.sum.SinceFrom = since.UTC(), from
 	log.Info("reconcile starting", "since", since.UTC().Format(time.RFC3339), "sinceFrom", from,
-		"prefix", cfg.Prefix, "dryRun", cfg.DryRun, "maxStart", cfg.MaxStart)
+		"prefix", cfg.Prefix, "dryRun", cfg.DryRun, "maxStart", cfg.MaxStart, "startInterval", max(cfg.StartInterval, 0).String())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Concurrency)
@@ -350,7 +422,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	case since.After(stateSince):
 		log.Info("the window starts after the recorded one: the state is not recorded", "recordedSince", stateSince.UTC().Format(time.RFC3339))
 	default:
-		next := State{LastSuccess: start.UTC(), WindowStart: since.UTC(), EntriesSeen: sum.EntriesSeen, Started: sum.Started}
+		next := State{LastSuccess: start.UTC(), WindowStart: since.UTC(), EntriesSeen: sum.EntriesSeen, Started: sum.Started, Restarted: sum.Restarted}
 		if err := writeState(ctx, cfg, next); err != nil {
 			return sum, err
 		}
@@ -393,10 +465,10 @@ func (r *run) entry(ctx context.Context, e benchling.Entry) error {
 	// MaxStart counts new executions. A call in flight may turn out to be
 	// an execution that already existed, so while the calls in flight
 	// could reach the cap, wait for them to settle before deciding.
-	for r.sum.Started+r.sum.WouldStart+r.inflight >= r.cfg.MaxStart && r.inflight > 0 {
+	for r.startedLocked()+r.inflight >= r.cfg.MaxStart && r.inflight > 0 {
 		r.settled.Wait()
 	}
-	if r.sum.Started+r.sum.WouldStart >= r.cfg.MaxStart {
+	if r.startedLocked() >= r.cfg.MaxStart {
 		r.sum.Deferred++
 		a.Outcome = OutcomeDeferred
 		r.cfg.Report(a)
@@ -418,36 +490,55 @@ func (r *run) entry(ctx context.Context, e benchling.Entry) error {
 	r.inflight++
 	r.mu.Unlock()
 
-	// A call once made is let finish when the run is interrupted: an
-	// execution is started or it is not, never unknown.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StartTimeout)
-	defer cancel()
-	s, err := r.cfg.Packager.Start(sctx, Target{Entity: e.ID, ModifiedAt: e.ModifiedAt, MessageType: MessageReconcile})
-	if err != nil {
-		r.mu.Lock()
-		r.inflight--
-		r.settled.Broadcast()
+	// The packager lets a call once made finish when the run is
+	// interrupted (an execution is started or it is not, never unknown),
+	// and makes no further call.
+	s, err := r.cfg.Packager.Start(ctx, Target{Entity: e.ID, ModifiedAt: e.ModifiedAt, MessageType: MessageReconcile, RestartSucceeded: true})
+	if s.Name != "" {
+		a.Execution = s.Name
+	}
+	a.ARN, a.PreviousStatus = s.ARN, s.PreviousStatus
+	r.mu.Lock()
+	r.inflight-- // counted in the same critical section, for the cap
+	r.settled.Broadcast()
+	switch {
+	case errors.Is(err, ErrRestartLimit):
+		r.sum.GaveUp++
+		a.Outcome, a.Error = OutcomeGaveUp, err.Error()
+		r.cfg.Report(a)
+		r.mu.Unlock()
+		log.Error("packaging given up: the version's execution and its restarts all ended without a package; start it by hand (job package --repackage)",
+			"entity", e.ID, "modifiedAt", e.ModifiedAt, "executionArn", s.ARN, "status", s.PreviousStatus)
+		return nil
+	case err != nil:
+		a.ARN = ""
 		r.mu.Unlock()
 		return r.failed(ctx, e, a, err)
 	}
-	a.ARN = s.ARN
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.inflight-- // counted in the same critical section, for the cap
-	r.settled.Broadcast()
-	if s.AlreadyStarted {
+	switch {
+	case s.AlreadyStarted:
 		r.sum.AlreadyStarted++
 		a.Outcome = OutcomeAlreadyStarted
 		r.cfg.Report(a)
-		log.Info("packaging already started", "entity", e.ID, "modifiedAt", e.ModifiedAt, "executionArn", s.ARN)
-		return nil
+		log.Info("packaging already started", "entity", e.ID, "modifiedAt", e.ModifiedAt, "executionArn", s.ARN, "status", s.PreviousStatus)
+	case s.Restarted:
+		r.sum.Restarted++
+		a.Outcome = OutcomeRestarted
+		r.cfg.Report(a)
+		log.Info("packaging restarted", "entity", e.ID, "modifiedAt", e.ModifiedAt, "reason", reason, "executionArn", s.ARN, "previousStatus", s.PreviousStatus)
+	default:
+		r.sum.Started++
+		a.Outcome = OutcomeStarted
+		r.cfg.Report(a)
+		log.Info("packaging started", "entity", e.ID, "modifiedAt", e.ModifiedAt, "reason", reason, "executionArn", s.ARN)
 	}
-	r.sum.Started++
-	a.Outcome = OutcomeStarted
-	r.cfg.Report(a)
-	log.Info("packaging started", "entity", e.ID, "modifiedAt", e.ModifiedAt, "reason", reason, "executionArn", s.ARN)
 	return nil
 }
+
+// startedLocked is the number of executions the run started, or would
+// have in a dry run: what MaxStart caps. r.mu must be held.
+func (r *run) startedLocked() int { return r.sum.Started + r.sum.Restarted + r.sum.WouldStart }
 
 // failed handles an entry's error: an interruption is nobody's failure;
 // a transient error counts (and ends the run after MaxFailures); any other
@@ -474,9 +565,12 @@ func (r *run) failed(ctx context.Context, e benchling.Entry, a Action, err error
 	return nil
 }
 
-// check returns why e's package is stale, or "" when it is up to date.
+// check returns why e's package is stale, or "" when it is current (see
+// the package documentation): entry.json first, then, only for a current
+// one, whether README.md was written after it.
 func (r *run) check(ctx context.Context, e benchling.Entry) (string, error) {
-	key := r.cfg.Prefix + "/" + e.ID + "/" + entryName
+	dir := r.cfg.Prefix + "/" + e.ID + "/"
+	key := dir + entryName
 	data, err := r.cfg.Store.Get(ctx, key, maxEntryJSON)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -499,6 +593,29 @@ func (r *run) check(ctx context.Context, e benchling.Entry) (string, error) {
 	}
 	if at.Before(e.ModifiedAt) {
 		return ReasonOlder, nil
+	}
+	readme := dir + readmeName
+	readmeAt, err := r.cfg.Store.Head(ctx, readme)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		r.cfg.Logger.Info("README.md is missing: the last packaging did not finish; packaging again", "entity", e.ID, "key", readme)
+		return ReasonIncomplete, nil
+	case err != nil:
+		return "", fmt.Errorf("reconcile: read %s: %w", readme, err)
+	}
+	entryAt, err := r.cfg.Store.Head(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound): // deleted since the Get
+		return ReasonMissing, nil
+	case err != nil:
+		return "", fmt.Errorf("reconcile: read %s: %w", key, err)
+	}
+	// S3's times are to the second: a README.md written in the same
+	// second as entry.json counts as after it (an export takes longer).
+	if readmeAt.Before(entryAt) {
+		r.cfg.Logger.Info("README.md is older than entry.json: the last packaging did not finish; packaging again", "entity", e.ID, "key", readme,
+			"readmeWritten", readmeAt.UTC().Format(time.RFC3339), "entryJSONWritten", entryAt.UTC().Format(time.RFC3339))
+		return ReasonIncomplete, nil
 	}
 	return "", nil
 }

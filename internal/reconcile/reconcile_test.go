@@ -59,8 +59,8 @@ func TestReconcile(t *testing.T) {
 		"etr_ancient": ago(40 * 24 * time.Hour), // outside the first window: not listed
 	}
 	f.addEntries(modified)
-	f.store.putEntryJSON("etr_current", modified["etr_current"])
-	f.store.putEntryJSON("etr_newer", modified["etr_newer"].Add(time.Minute))
+	f.store.putPackage("etr_current", modified["etr_current"])
+	f.store.putPackage("etr_newer", modified["etr_newer"].Add(time.Minute))
 	f.store.putEntryJSON("etr_older", modified["etr_older"].Add(-time.Microsecond))
 	f.store.put(testPrefix+"/etr_corrupt/entry.json", []byte("{not json"))
 
@@ -137,7 +137,7 @@ func TestReconcile(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	f := newFixture(t, sandbox.Options{})
 	f.addEntries(map[string]time.Time{"etr_a": ago(3 * time.Hour), "etr_b": ago(2 * time.Hour), "etr_c": ago(time.Hour)})
-	f.store.putEntryJSON("etr_b", ago(2*time.Hour))
+	f.store.putPackage("etr_b", ago(2*time.Hour))
 	var rec recorder
 	cfg := f.config(t, now)
 	cfg.DryRun = true
@@ -421,6 +421,10 @@ type startFunc func(*sfn.StartExecutionInput) (*sfn.StartExecutionOutput, error)
 
 func (f startFunc) StartExecution(_ context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
 	return f(in)
+}
+
+func (f startFunc) DescribeExecution(context.Context, *sfn.DescribeExecutionInput, ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error) {
+	return nil, errors.New("startFunc describes nothing")
 }
 
 // TestStartIdempotentAnswer: Step Functions answers a StartExecution with

@@ -2,8 +2,11 @@
 // speaks the awsJson1_0 protocol of StartExecution and DescribeExecution
 // well enough for the SDK's client, records every execution, and answers
 // ExecutionAlreadyExists for a name it has seen, as Step Functions does
-// for a finished execution or a different input. internal/emulate runs the
-// real state machines; this fake only records, for unit tests.
+// for a finished execution or a different input. An execution is RUNNING
+// until a test says otherwise ([Server.SetStatus], [Server.Complete]), and
+// [Server.Add] records one as if an earlier run had started it.
+// internal/emulate runs the real state machines; this fake only records,
+// for unit tests.
 package sfntest
 
 import (
@@ -46,6 +49,9 @@ type Server struct {
 	// Complete, if set, gives an execution's status at its n-th
 	// DescribeExecution (from 1); "" keeps it RUNNING.
 	Complete func(e Execution, n int) (status, errName, cause string)
+	// DescribeFault, if set, may fail a DescribeExecution instead of
+	// answering.
+	DescribeFault func(arn string) (Fault, bool)
 
 	srv *httptest.Server
 
@@ -83,6 +89,46 @@ func (s *Server) Calls(action string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[action]
+}
+
+// Add records an execution of machineARN named name with status, as if it
+// had been started before (a previous run's), and returns it. Its Input is
+// "{}".
+func (s *Server) Add(machineARN, name, status string) Execution {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &Execution{ARN: ExecutionARN(machineARN, name), Name: name, StateMachineARN: machineARN, Input: "{}",
+		Status: status, StartDate: time.Now().Add(-time.Hour)}
+	s.execs[e.ARN] = e
+	s.order = append(s.order, e.ARN)
+	return *e
+}
+
+// SetStatus sets the status (and error and cause) DescribeExecution
+// reports for the execution arn; it reports whether there is one.
+func (s *Server) SetStatus(arn, status, errName, cause string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.execs[arn]
+	if ok {
+		e.Status, e.Error, e.Cause = status, errName, cause
+	}
+	return ok
+}
+
+// SetStatusOf sets the status of every execution whose name starts with
+// prefix ("etr_a-" for all of etr_a's) to status; it returns how many.
+func (s *Server) SetStatusOf(prefix, status string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.execs {
+		if strings.HasPrefix(e.Name, prefix) {
+			e.Status = status
+			n++
+		}
+	}
+	return n
 }
 
 // ExecutionARN is the ARN Step Functions gives the execution name of the
@@ -160,6 +206,12 @@ func (s *Server) start(w http.ResponseWriter, machine, name, input string) {
 }
 
 func (s *Server) describe(w http.ResponseWriter, arn string) {
+	if s.DescribeFault != nil {
+		if f, ok := s.DescribeFault(arn); ok {
+			writeError(w, f.Status, f.Type, "fake "+f.Type)
+			return
+		}
+	}
 	s.mu.Lock()
 	e, ok := s.execs[arn]
 	if !ok {
