@@ -1,13 +1,11 @@
 package benchling
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/syncbuf"
 )
 
 const (
@@ -33,22 +32,7 @@ func startSandbox(t *testing.T, opts sandbox.Options) *sandbox.Server {
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // newTestClient returns a client of s with a short backoff and a logger
 // writing to the returned buffer.

@@ -20,6 +20,7 @@ import (
 	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/s3local"
 	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/syncbuf"
 )
 
 const testMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:bw-test-worker-packaging"
@@ -95,22 +96,8 @@ func (r commandRun) reconcileResult(t *testing.T) reconcileResult {
 	return res
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer = syncbuf.Buffer
 
 func putObject(t *testing.T, c *s3.Client, key string, body []byte) {
 	t.Helper()

@@ -22,6 +22,7 @@ import (
 	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/sandbox"
 	"benchling-webhook/internal/store"
+	"benchling-webhook/internal/syncbuf"
 )
 
 const (
@@ -213,22 +214,8 @@ func (f *fixture) started() []string {
 	return out
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer = syncbuf.Buffer
 
 // recorder collects the Report calls.
 type recorder struct {
