@@ -227,3 +227,31 @@ var _ = Describe("The default command (job reconcile) and job package", Ordered,
 		Expect(unknown.ExitCode).To(Equal(3), "an entry Benchling does not know")
 	})
 })
+
+// Issue 5's "done when", literally: on the local stack, deleting a package
+// and running the default command brings it back, and running it again
+// starts nothing.
+var _ = Describe("The default command after a package was deleted", Ordered, func() {
+	It("brings it back, then starts nothing on the next run", func() {
+		st := startStack(emulate.Options{})
+		entry := newEntryID()
+		addEntry(st, entry, sandbox.EntryOptions{ModifiedAt: time.Now().Add(-2 * time.Hour)})
+		packaged(st, sendEntryEvent(st, entry))
+		want := packageKeys(st, entry)
+		deletePackage(st, entry)
+
+		r := runJob(st, "reconcile")
+		Expect(r.ExitCode).To(Equal(0), "stderr:\n%s", tail(r.Stderr, 4000))
+		Expect(r.count("started")).To(Equal(1))
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		Expect(st.WaitAll(ctx)).To(Succeed())
+		Expect(packageKeys(st, entry)).To(Equal(want), "the same files as the webhook's package")
+
+		n := len(st.Executions())
+		again := runJob(st, "reconcile")
+		Expect(again.ExitCode).To(Equal(0))
+		Expect(again.count("started")).To(Equal(0))
+		Expect(st.Executions()).To(HaveLen(n))
+	})
+})
