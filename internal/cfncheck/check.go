@@ -126,7 +126,7 @@ func (c *checker) template() {
 	_, transformed := raw["Transform"]
 	for _, k := range sortedKeys(raw) {
 		if !topSections[k] && (k != "Globals" || !transformed) { // SAM's Globals
-			c.add(joinKey("", k), "unknown template section %q", k)
+			c.add(JoinKey("", k), "unknown template section %q", k)
 		}
 	}
 	if v, ok := raw["AWSTemplateFormatVersion"]; ok && v != "2010-09-09" {
@@ -141,7 +141,7 @@ func (c *checker) template() {
 	}
 	c.parameters()
 	for _, name := range sortedKeys(c.t.Conditions) {
-		c.refs(joinKey("Conditions", name), c.t.Conditions[name], true)
+		c.refs(JoinKey("Conditions", name), c.t.Conditions[name], true)
 	}
 	if len(c.t.Resources) == 0 {
 		c.add("Resources", "the template has no resources")
@@ -154,21 +154,21 @@ func (c *checker) template() {
 
 func (c *checker) parameters() {
 	for _, name := range sortedKeys(c.t.Parameters) {
-		p, path := c.t.Parameters[name], joinKey("Parameters", name)
+		p, path := c.t.Parameters[name], JoinKey("Parameters", name)
 		if p == nil {
 			c.add(path, "parameter %s is not an object", name)
 			continue
 		}
 		for _, k := range sortedKeys(p) {
 			if !parameterKeys[k] {
-				c.add(joinKey(path, k), "unknown parameter attribute %q", k)
+				c.add(JoinKey(path, k), "unknown parameter attribute %q", k)
 			}
 		}
 		switch typ, ok := p["Type"].(string); {
 		case !ok:
 			c.add(path, "parameter %s has no Type", name)
 		case !validParamType(typ):
-			c.add(joinKey(path, "Type"), "invalid parameter type %q", typ)
+			c.add(JoinKey(path, "Type"), "invalid parameter type %q", typ)
 		}
 	}
 }
@@ -177,54 +177,54 @@ func (c *checker) outputs() {
 	ids := sortedKeys(c.t.Outputs)
 	c.t.sortByLine(ids, "Outputs")
 	for _, name := range ids {
-		o, path := c.t.Outputs[name], joinKey("Outputs", name)
+		o, path := c.t.Outputs[name], JoinKey("Outputs", name)
 		if o == nil {
 			c.add(path, "output %s is not an object", name)
 			continue
 		}
 		for _, k := range sortedKeys(o) {
 			if !outputKeys[k] {
-				c.add(joinKey(path, k), "unknown output attribute %q", k)
+				c.add(JoinKey(path, k), "unknown output attribute %q", k)
 			}
 		}
 		if _, ok := o["Value"]; !ok {
 			c.add(path, "output %s has no Value", name)
 		}
-		c.conditionName(joinKey(path, "Condition"), o["Condition"])
-		c.refs(joinKey(path, "Value"), o["Value"], false)
+		c.conditionName(JoinKey(path, "Condition"), o["Condition"])
+		c.refs(JoinKey(path, "Value"), o["Value"], false)
 		if e, ok := o["Export"]; ok {
 			em, isMap := e.(map[string]any)
 			if _, hasName := em["Name"]; !isMap || !hasName || len(em) != 1 {
-				c.add(joinKey(path, "Export"), "Export must be an object with just a Name")
+				c.add(JoinKey(path, "Export"), "Export must be an object with just a Name")
 			}
-			c.refs(joinKey(path, "Export"), e, false)
+			c.refs(JoinKey(path, "Export"), e, false)
 		}
 	}
 }
 
 func (c *checker) resource(id string, r *Resource) {
-	path := joinKey("Resources", id)
+	path := JoinKey("Resources", id)
 	if r.Raw == nil {
 		c.add(path, "resource %s is not an object", id)
 		return
 	}
 	for _, k := range sortedKeys(r.Raw) {
 		if !resourceKeys[k] {
-			c.add(joinKey(path, k), "unknown resource attribute %q%s", k, suggest(k, keysOf(resourceKeys)))
+			c.add(JoinKey(path, k), "unknown resource attribute %q%s", k, suggest(k, keysOf(resourceKeys)))
 		}
 	}
-	c.conditionName(joinKey(path, "Condition"), r.Raw["Condition"])
+	c.conditionName(JoinKey(path, "Condition"), r.Raw["Condition"])
 	if d, ok := r.Raw["DependsOn"]; ok {
-		dp := joinKey(path, "DependsOn")
+		dp := JoinKey(path, "DependsOn")
 		switch d := d.(type) {
 		case string:
 			c.resourceName(dp, d, "DependsOn")
 		case []any:
 			for i, e := range d {
 				if s, ok := e.(string); ok {
-					c.resourceName(joinIndex(dp, i), s, "DependsOn")
+					c.resourceName(JoinIndex(dp, i), s, "DependsOn")
 				} else {
-					c.add(joinIndex(dp, i), "DependsOn entries must be resource names")
+					c.add(JoinIndex(dp, i), "DependsOn entries must be resource names")
 				}
 			}
 		default:
@@ -234,16 +234,16 @@ func (c *checker) resource(id string, r *Resource) {
 	for _, k := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
 		if v, ok := r.Raw[k]; ok {
 			if s, isStr := v.(string); isStr && !deletionPolicies[s] {
-				c.add(joinKey(path, k), "%s must be one of Delete, Retain, RetainExceptOnCreate, Snapshot", k)
+				c.add(JoinKey(path, k), "%s must be one of Delete, Retain, RetainExceptOnCreate, Snapshot", k)
 			}
 		}
 	}
-	pp := joinKey(path, "Properties")
+	pp := JoinKey(path, "Properties")
 	if p, ok := r.Raw["Properties"]; ok && p != nil && r.Properties == nil {
 		c.add(pp, "Properties must be an object")
 	}
 	c.refs(pp, r.Raw["Properties"], false)
-	c.refs(joinKey(path, "Metadata"), r.Raw["Metadata"], false)
+	c.refs(JoinKey(path, "Metadata"), r.Raw["Metadata"], false)
 
 	if r.Type == "" {
 		c.add(path, "resource %s has no Type", id)
@@ -260,7 +260,7 @@ func (c *checker) resource(id string, r *Resource) {
 	}
 	spec, ok := c.spec.Resources[r.Type]
 	if !ok {
-		c.add(joinKey(path, "Type"), "unknown resource type %q%s", r.Type, suggest(r.Type, keysOf(c.spec.Resources)))
+		c.add(JoinKey(path, "Type"), "unknown resource type %q%s", r.Type, suggest(r.Type, keysOf(c.spec.Resources)))
 		return
 	}
 	c.object(pp, r.Properties, spec.Properties, r.Type)
@@ -281,10 +281,10 @@ func (c *checker) object(path string, v map[string]any, props map[string]*specPr
 			if m := closest(k, missing); m != "" {
 				suggested[m] = true
 			}
-			c.add(joinKey(path, k), "unknown property %q of %s%s", k, typeName, suggest(k, keysOf(props)))
+			c.add(JoinKey(path, k), "unknown property %q of %s%s", k, typeName, suggest(k, keysOf(props)))
 			continue
 		}
-		c.value(joinKey(path, k), v[k], p.Type)
+		c.value(JoinKey(path, k), v[k], p.Type)
 	}
 	for _, k := range missing {
 		if !suggested[k] {
@@ -303,7 +303,7 @@ func (c *checker) value(path string, v any, t *specType) {
 			if args, ok := arg.([]any); ok && len(args) == 3 {
 				for i := 1; i < 3; i++ {
 					if !isNoValue(args[i]) {
-						c.value(joinIndex(joinKey(path, fn), i), args[i], t)
+						c.value(JoinIndex(JoinKey(path, fn), i), args[i], t)
 					}
 				}
 			}
@@ -363,7 +363,7 @@ func (c *checker) value(path string, v any, t *specType) {
 			return
 		}
 		for i, e := range l {
-			c.value(joinIndex(path, i), e, t.Element)
+			c.value(JoinIndex(path, i), e, t.Element)
 		}
 	case "map":
 		m, ok := v.(map[string]any)
@@ -372,7 +372,7 @@ func (c *checker) value(path string, v any, t *specType) {
 			return
 		}
 		for _, k := range sortedKeys(m) {
-			c.value(joinKey(path, k), m[k], t.Element)
+			c.value(JoinKey(path, k), m[k], t.Element)
 		}
 	case "ref":
 		def := c.spec.Types[t.Ref]
@@ -472,7 +472,7 @@ func (c *checker) refs(path string, v any, inCondition bool) {
 	switch x := v.(type) {
 	case []any:
 		for i, e := range x {
-			c.refs(joinIndex(path, i), e, inCondition)
+			c.refs(JoinIndex(path, i), e, inCondition)
 		}
 		return
 	case map[string]any:
@@ -481,7 +481,7 @@ func (c *checker) refs(path string, v any, inCondition bool) {
 	}
 	m := v.(map[string]any)
 	if name, ok := m["Condition"]; ok && len(m) == 1 && inCondition {
-		c.conditionName(joinKey(path, "Condition"), name)
+		c.conditionName(JoinKey(path, "Condition"), name)
 		return
 	}
 	fn, arg, ok := intrinsic(v)
@@ -489,16 +489,16 @@ func (c *checker) refs(path string, v any, inCondition bool) {
 		if len(m) == 1 {
 			for k := range m {
 				if strings.HasPrefix(k, "Fn::") {
-					c.add(joinKey(path, k), "unknown intrinsic function %s", k)
+					c.add(JoinKey(path, k), "unknown intrinsic function %s", k)
 				}
 			}
 		}
 		for _, k := range sortedKeys(m) {
-			c.refs(joinKey(path, k), m[k], inCondition)
+			c.refs(JoinKey(path, k), m[k], inCondition)
 		}
 		return
 	}
-	fp := joinKey(path, fn)
+	fp := JoinKey(path, fn)
 	args, isList := arg.([]any)
 	switch fn {
 	case "Ref":
@@ -519,9 +519,9 @@ func (c *checker) refs(path string, v any, inCondition bool) {
 		if !isList || len(args) != 3 {
 			c.add(fp, "Fn::If takes [condition, value if true, value if false]")
 		} else {
-			c.conditionName(joinIndex(fp, 0), args[0])
-			c.refs(joinIndex(fp, 1), args[1], inCondition)
-			c.refs(joinIndex(fp, 2), args[2], inCondition)
+			c.conditionName(JoinIndex(fp, 0), args[0])
+			c.refs(JoinIndex(fp, 1), args[1], inCondition)
+			c.refs(JoinIndex(fp, 2), args[2], inCondition)
 			return
 		}
 	case "Fn::FindInMap":
@@ -529,7 +529,7 @@ func (c *checker) refs(path string, v any, inCondition bool) {
 			c.add(fp, "Fn::FindInMap takes [map, top-level key, second-level key]")
 		} else if name, ok := args[0].(string); ok {
 			if _, found := c.t.Mappings[name]; !found {
-				c.add(joinIndex(fp, 0), "mapping %q does not exist", name)
+				c.add(JoinIndex(fp, 0), "mapping %q does not exist", name)
 			}
 		}
 	case "Fn::Join":
@@ -629,7 +629,7 @@ func (c *checker) getAtt(path string, arg any, inCondition bool) {
 			return
 		}
 		res, attr = r, a[1]
-		c.refs(joinIndex(path, 1), a[1], inCondition)
+		c.refs(JoinIndex(path, 1), a[1], inCondition)
 	default:
 		c.add(path, "Fn::GetAtt takes [resource, attribute]")
 		return
@@ -690,11 +690,11 @@ func (c *checker) sub(path string, arg any, inCondition bool) {
 			return
 		}
 		if vars, ok = a[1].(map[string]any); !ok {
-			c.add(joinIndex(path, 1), "Fn::Sub variables must be an object")
+			c.add(JoinIndex(path, 1), "Fn::Sub variables must be an object")
 		}
-		str, strPath = s, joinIndex(path, 0)
+		str, strPath = s, JoinIndex(path, 0)
 		for _, k := range sortedKeys(vars) {
-			c.refs(joinKey(joinIndex(path, 1), k), vars[k], inCondition)
+			c.refs(JoinKey(JoinIndex(path, 1), k), vars[k], inCondition)
 		}
 	default:
 		c.add(path, "Fn::Sub takes a string or [string, {variables}]")

@@ -197,10 +197,10 @@ func Parse(data []byte) (*Template, error) {
 func (t *Template) findLocalFiles(id string, r *Resource) {
 	for _, pk := range packaged[r.Type] {
 		var v any = r.Properties
-		path := joinKey(joinKey(joinKey("", "Resources"), id), "Properties")
+		path := JoinKey(JoinKey(JoinKey("", "Resources"), id), "Properties")
 		for _, k := range pk.path {
 			v = asMap(v)[k]
-			path = joinKey(path, k)
+			path = JoinKey(path, k)
 		}
 		if s, ok := v.(string); ok && isLocalPath(s) {
 			t.LocalFiles = append(t.LocalFiles, LocalFile{Path: path, Line: t.Line(path), File: s})
@@ -235,9 +235,9 @@ func (t *Template) ResourceIDs() []string {
 
 // sortByLine sorts the keys of section by their line in the source.
 func (t *Template) sortByLine(keys []string, section string) {
-	base := joinKey("", section)
+	base := JoinKey("", section)
 	sort.Slice(keys, func(i, j int) bool {
-		li, lj := t.Line(joinKey(base, keys[i])), t.Line(joinKey(base, keys[j]))
+		li, lj := t.Line(JoinKey(base, keys[i])), t.Line(JoinKey(base, keys[j]))
 		if li != lj {
 			return li < lj
 		}
@@ -251,9 +251,10 @@ func asMap(v any) map[string]any {
 	return m
 }
 
-// joinKey appends an object key to a path: `.Key`, or `["a.b"]` when the
-// key has characters that would make the path ambiguous.
-func joinKey(path, key string) string {
+// JoinKey appends an object key to a value path as [Template.Line] and
+// [Problem] spell them: `.Key`, or `["a.b"]` when the key has characters
+// that would make the path ambiguous.
+func JoinKey(path, key string) string {
 	if key == "" || strings.ContainsAny(key, ".[]\" \t\n") {
 		return path + "[" + strconv.Quote(key) + "]"
 	}
@@ -263,8 +264,8 @@ func joinKey(path, key string) string {
 	return path + "." + key
 }
 
-// joinIndex appends a list index to a path.
-func joinIndex(path string, i int) string {
+// JoinIndex appends a list index to a value path.
+func JoinIndex(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
@@ -326,7 +327,7 @@ func (p *parser) convert(path string, n *yaml.Node) (any, error) {
 			if _, dup := m[k]; dup {
 				return nil, fmt.Errorf("cfncheck: line %d: duplicate key %q", kn.Line, k)
 			}
-			kp := joinKey(path, k)
+			kp := JoinKey(path, k)
 			v, err := p.convert(kp, vn)
 			if err != nil {
 				return nil, err
@@ -338,7 +339,7 @@ func (p *parser) convert(path string, n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
 		for i, e := range n.Content {
-			v, err := p.convert(joinIndex(path, i), e)
+			v, err := p.convert(JoinIndex(path, i), e)
 			if err != nil {
 				return nil, err
 			}
@@ -369,7 +370,7 @@ func (p *parser) intrinsic(path string, n *yaml.Node) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("cfncheck: line %d: unknown tag %s", n.Line, n.Tag)
 	}
-	fp := joinKey(path, fn)
+	fp := JoinKey(path, fn)
 	p.lines[fp] = n.Line
 	inner := *n
 	inner.Tag = ""
@@ -386,8 +387,8 @@ func (p *parser) intrinsic(path string, n *yaml.Node) (any, error) {
 			if !ok || res == "" || attr == "" {
 				return nil, fmt.Errorf("cfncheck: line %d: !GetAtt %q is not Resource.Attribute", n.Line, n.Value)
 			}
-			p.lines[joinIndex(fp, 0)] = n.Line
-			p.lines[joinIndex(fp, 1)] = n.Line
+			p.lines[JoinIndex(fp, 0)] = n.Line
+			p.lines[JoinIndex(fp, 1)] = n.Line
 			return map[string]any{fn: []any{res, attr}}, nil
 		}
 	}

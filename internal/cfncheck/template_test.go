@@ -98,7 +98,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestPaths(t *testing.T) {
-	p := joinIndex(joinKey(joinKey(joinKey("", "Resources"), "M"), "method.response.header.X"), 2)
+	p := JoinIndex(JoinKey(JoinKey(JoinKey("", "Resources"), "M"), "method.response.header.X"), 2)
 	require.Equal(t, `Resources.M["method.response.header.X"][2]`, p)
 	require.Equal(t, `Resources.M["method.response.header.X"]`, parentPath(p))
 	require.Equal(t, `Resources.M`, parentPath(parentPath(p)))

@@ -193,22 +193,6 @@ func asMap(v any) map[string]any {
 	return m
 }
 
-// joinKey and joinIndex build value paths the way cfncheck does, so that
-// Template.Line finds them.
-func joinKey(path, key string) string {
-	if key == "" || strings.ContainsAny(key, ".[]\" \t\n") {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func joinIndex(path string, i int) string {
-	return path + "[" + strconv.Itoa(i) + "]"
-}
-
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -77,13 +77,13 @@ func statements(t testing.TB, tmpl *cfncheck.Template) []*statement {
 	var out []*statement
 	for _, id := range tmpl.ResourceIDs() {
 		r := tmpl.Resources[id]
-		base := joinKey(joinKey(joinKey("", "Resources"), id), "Properties")
+		base := cfncheck.JoinKey(cfncheck.JoinKey(cfncheck.JoinKey("", "Resources"), id), "Properties")
 		var walk func(v any, path string)
 		walk = func(v any, path string) {
 			switch x := v.(type) {
 			case map[string]any:
 				if st, ok := x["Statement"]; ok {
-					for i, e := range expandIf(asList(st), joinKey(path, "Statement")) {
+					for i, e := range expandIf(asList(st), cfncheck.JoinKey(path, "Statement")) {
 						out = append(out, newStatement(tmpl, id, r.Type, e.value, e.path, i))
 					}
 					return
@@ -92,11 +92,11 @@ func statements(t testing.TB, tmpl *cfncheck.Template) []*statement {
 					if k == "AssumeRolePolicyDocument" {
 						continue
 					}
-					walk(x[k], joinKey(path, k))
+					walk(x[k], cfncheck.JoinKey(path, k))
 				}
 			case []any:
 				for i, e := range x {
-					walk(e, joinIndex(path, i))
+					walk(e, cfncheck.JoinIndex(path, i))
 				}
 			}
 		}
@@ -115,7 +115,7 @@ type located struct {
 func expandIf(list []any, path string) []located {
 	var out []located
 	for i, e := range list {
-		p := joinIndex(path, i)
+		p := cfncheck.JoinIndex(path, i)
 		m := asMap(e)
 		if m == nil {
 			continue
@@ -123,7 +123,7 @@ func expandIf(list []any, path string) []located {
 		if branches, ok := m["Fn::If"].([]any); ok && len(m) == 1 && len(branches) == 3 {
 			for b := 1; b <= 2; b++ {
 				if bm := asMap(branches[b]); bm != nil && bm["Ref"] != "AWS::NoValue" {
-					out = append(out, located{bm, joinIndex(joinKey(p, "Fn::If"), b)})
+					out = append(out, located{bm, cfncheck.JoinIndex(cfncheck.JoinKey(p, "Fn::If"), b)})
 				}
 			}
 			continue
