@@ -4,7 +4,7 @@
 #   make image                 this machine's platform (docker buildx, else buildah)
 #   make publish PUBLISH=1     linux/amd64 + linux/arm64, pushed to ECR
 #
-# Both bases are build arguments so the image test (internal/imagetest) can
+# Both bases are build arguments so the image test (internal/deploytest/imagetest) can
 # build this very file offline from locally assembled bases.
 ARG BUILDER_IMAGE=docker.io/library/golang:1.26-bookworm
 ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot

@@ -71,7 +71,7 @@ bench: tools build ## Benchmarks: job export vs the old Lambda's way vs an uploa
 
 EVENT ?= canvas
 run: build tools ## Run the main job locally: a signed sample webhook (EVENT=canvas|entry|button|initialized|lifecycle) through both state machines.
-	$(TEST_ENV) $(GO) run ./internal/emulate/cmd/runlocal --job $(BIN)/job --dir $(OUT)/run --event $(EVENT)
+	$(TEST_ENV) $(GO) run ./internal/testkit/emulate/cmd/runlocal --job $(BIN)/job --dir $(OUT)/run --event $(EVENT)
 
 # The job image (Dockerfile, docs/image.md). Tags default to the version; nothing pushes `latest`.
 IMAGE_REPO ?= 712023778557.dkr.ecr.us-east-1.amazonaws.com/quiltdata/benchling

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"benchling-webhook/internal/faultserver"
+	"benchling-webhook/internal/testkit/faultserver"
 )
 
 // BenchmarkExport times each implementation on each sample export, as a

@@ -9,7 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	"benchling-webhook/internal/samplezip"
+	"benchling-webhook/internal/testkit/samplezip"
 )
 
 // preset is one sample export the benchmarks run on.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"benchling-webhook/internal/s3local"
+	"benchling-webhook/internal/testkit/s3local"
 )
 
 // Environment variables the benchmarks read.

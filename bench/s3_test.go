@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"benchling-webhook/internal/samplezip"
+	"benchling-webhook/internal/testkit/samplezip"
 )
 
 // newS3Client builds the client the baseline and ceiling processes upload

@@ -15,10 +15,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"benchling-webhook/internal/faultserver"
-	"benchling-webhook/internal/s3local"
-	"benchling-webhook/internal/samplezip"
-	"benchling-webhook/internal/zipcorpus"
+	"benchling-webhook/internal/testkit/faultserver"
+	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/samplezip"
+	"benchling-webhook/internal/testkit/zipcorpus"
 )
 
 // jobBin is the job binary built from this package for the tests.

@@ -11,9 +11,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"benchling-webhook/internal/emulate"
-	"benchling-webhook/internal/sandbox"
-	"benchling-webhook/internal/zipcorpus"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/zipcorpus"
 )
 
 // metadataOnly is what the packaging machine writes before the export: a

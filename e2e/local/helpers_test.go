@@ -21,8 +21,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"benchling-webhook/internal/emulate"
-	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 // The OAuth client every stack's sandbox accepts; the suite uses it to read

@@ -1,5 +1,5 @@
 // Package local_test is the end-to-end suite against the local stack
-// (internal/emulate): signed webhooks go in through the local API Gateway,
+// (internal/testkit/emulate): signed webhooks go in through the local API Gateway,
 // the real state machines run on aws-local-stepfunctions, the job binary
 // runs as the ECS task, and the specs assert the effects: S3 objects,
 // Benchling API calls (the sandbox records them) and the messages to the
@@ -20,8 +20,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"benchling-webhook/internal/emulate"
-	"benchling-webhook/internal/s3local"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/s3local"
 )
 
 func TestLocal(t *testing.T) {

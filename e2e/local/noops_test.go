@@ -8,8 +8,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"benchling-webhook/internal/emulate"
-	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 // quiet is what a stack looked like before a webhook that must have no

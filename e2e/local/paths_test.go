@@ -10,8 +10,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"benchling-webhook/internal/emulate"
-	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 // Notes the state machine puts under the Quilt links.

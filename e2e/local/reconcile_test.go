@@ -16,8 +16,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"benchling-webhook/internal/emf/emftest"
-	"benchling-webhook/internal/emulate"
-	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 // jobRun is one run of the job binary as the schedule (or an operator)

@@ -7,8 +7,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"benchling-webhook/internal/emulate"
-	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 // verifyExits returns the exit codes of the job verify tasks of arn, in order.

@@ -2,7 +2,7 @@
 // client credentials, the entries list and a single entry, which is all
 // job reconcile and job package need. See
 // https://benchling.com/api/reference (a copy of the OpenAPI specification
-// is in internal/sandbox/testdata/benchling-openapi.yaml).
+// is in internal/testkit/sandbox/testdata/benchling-openapi.yaml).
 //
 // Every request is retried the same way, in one place ([Client.getJSON]):
 //

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/exitcode"
-	"benchling-webhook/internal/sandbox"
-	"benchling-webhook/internal/syncbuf"
+	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/syncbuf"
 )
 
 const (

@@ -21,8 +21,8 @@ import (
 	"benchling-webhook/internal/emf/emftest"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/render"
-	"benchling-webhook/internal/s3local"
-	"benchling-webhook/internal/samplezip"
+	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/samplezip"
 )
 
 func TestEnvName(t *testing.T) {

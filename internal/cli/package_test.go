@@ -13,7 +13,7 @@ import (
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile"
 	"benchling-webhook/internal/reconcile/sfntest"
-	"benchling-webhook/internal/sandbox"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 func (r commandRun) packageResult(t *testing.T) packageResult {

@@ -18,9 +18,9 @@ import (
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile"
 	"benchling-webhook/internal/reconcile/sfntest"
-	"benchling-webhook/internal/s3local"
-	"benchling-webhook/internal/sandbox"
-	"benchling-webhook/internal/syncbuf"
+	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/syncbuf"
 )
 
 const testMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:bw-test-worker-packaging"

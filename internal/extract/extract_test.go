@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/exitcode"
-	"benchling-webhook/internal/zipcorpus"
+	"benchling-webhook/internal/testkit/zipcorpus"
 )
 
 // sentinels maps the corpus's outcome names to this package's errors.

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/exitcode"
-	"benchling-webhook/internal/faultserver"
+	"benchling-webhook/internal/testkit/faultserver"
 )
 
 func content(n int) []byte {

@@ -20,9 +20,9 @@ import (
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/extract"
 	"benchling-webhook/internal/reconcile/sfntest"
-	"benchling-webhook/internal/sandbox"
 	"benchling-webhook/internal/store"
-	"benchling-webhook/internal/syncbuf"
+	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/syncbuf"
 )
 
 const (

@@ -24,8 +24,8 @@ import (
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile/sfntest"
-	"benchling-webhook/internal/sandbox"
 	"benchling-webhook/internal/store"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 // now is the tests' clock: entries are modified in the hours before it.

@@ -16,8 +16,8 @@ import (
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile/sfntest"
-	"benchling-webhook/internal/sandbox"
 	"benchling-webhook/internal/store"
+	"benchling-webhook/internal/testkit/sandbox"
 )
 
 // TestIncomplete: an entry.json as current as the entry is not enough: the

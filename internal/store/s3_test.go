@@ -26,12 +26,12 @@ import (
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
-	"benchling-webhook/internal/faultserver"
 	"benchling-webhook/internal/httprange"
-	"benchling-webhook/internal/s3local"
-	"benchling-webhook/internal/samplezip"
 	"benchling-webhook/internal/store"
-	"benchling-webhook/internal/zipcorpus"
+	"benchling-webhook/internal/testkit/faultserver"
+	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/samplezip"
+	"benchling-webhook/internal/testkit/zipcorpus"
 )
 
 const partSize = 5 << 20

@@ -5,7 +5,7 @@
 // for a finished execution or a different input. An execution is RUNNING
 // until a test says otherwise ([Server.SetStatus], [Server.Complete]), and
 // [Server.Add] records one as if an earlier run had started it.
-// internal/emulate runs the real state machines; this fake only records,
+// internal/testkit/emulate runs the real state machines; this fake only records,
 // for unit tests.
 package sfntest
 

@@ -1,0 +1,134 @@
+package emulate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"benchling-webhook/internal/testkit/s3local"
+)
+
+//go:embed engine.mjs
+var engineScript []byte
+
+// ErrNoNode means the Node tools (tools/node/node_modules) are not installed.
+var ErrNoNode = errors.New("emulate: Node tools not installed (run `make tools`, which runs npm ci in tools/node)")
+
+// NodeTools locates Node 22 and aws-local-stepfunctions below the
+// repository's tools/node/node_modules, which `make tools` installs.
+func NodeTools(repoRoot string) (node, module string, err error) {
+	base := filepath.Join(repoRoot, "tools", "node", "node_modules")
+	node = filepath.Join(base, ".bin", "node")
+	module = filepath.Join(base, "aws-local-stepfunctions", "build", "main.node.esm.js")
+	for _, p := range []string{node, module} {
+		if _, err := os.Stat(p); err != nil {
+			return "", "", fmt.Errorf("%w: %s missing", ErrNoNode, p)
+		}
+	}
+	return node, module, nil
+}
+
+// engine is the Node process running aws-local-stepfunctions.
+type engine struct {
+	url  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *bytes.Buffer
+}
+
+// startEngine starts the engine script with node and waits for its port.
+func startEngine(ctx context.Context, dir, node, module, hubURL string, stderr io.Writer) (*engine, error) {
+	script := filepath.Join(dir, "engine.mjs")
+	if err := os.WriteFile(script, engineScript, 0o644); err != nil {
+		return nil, fmt.Errorf("emulate: write engine script: %w", err)
+	}
+	cmd := exec.Command(node, script)
+	cmd.Env = append(os.Environ(), "HUB_URL="+hubURL, "SFN_MODULE="+module, "NODE_OPTIONS=")
+	cmd.SysProcAttr = s3local.ChildProcAttr() // no engine outlives a killed test binary
+	e := &engine{cmd: cmd, done: make(chan struct{}), log: new(bytes.Buffer)}
+	cmd.Stderr = io.MultiWriter(e.log, stderrOrDiscard(stderr))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("emulate: start engine: %w", err)
+	}
+	go func() { _ = cmd.Wait(); close(e.done) }()
+	first := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			first <- sc.Text()
+		}
+		close(first)
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case line, ok := <-first:
+		var hello struct{ Port int }
+		if !ok || json.Unmarshal([]byte(line), &hello) != nil || hello.Port == 0 {
+			e.close()
+			return nil, fmt.Errorf("emulate: engine did not start: %q %s", line, e.log.String())
+		}
+		e.url = fmt.Sprintf("http://127.0.0.1:%d", hello.Port)
+		return e, nil
+	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
+	}
+	e.close()
+	return nil, fmt.Errorf("emulate: engine did not report its port in time: %s", e.log.String())
+}
+
+// post sends one request to the engine.
+func (e *engine) post(ctx context.Context, path string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("emulate: engine %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("emulate: engine %s: HTTP %d: %s", path, resp.StatusCode, msg)
+	}
+	return nil
+}
+
+func (e *engine) close() {
+	if e.cmd.Process != nil {
+		_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-e.done:
+	case <-time.After(5 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+}
+
+func stderrOrDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}

@@ -1,0 +1,134 @@
+// The local Step Functions engine: runs the real ASL definitions with
+// aws-local-stepfunctions and hands every Task state to the Go hub, which
+// plays the AWS services (ECS, the HTTP task with its connection, S3, SQS,
+// Step Functions itself). Started by internal/testkit/emulate; not meant to be run
+// by hand.
+//
+// Protocol (JSON over HTTP on 127.0.0.1):
+//   stdout, first line: {"port": N}
+//   POST /start {arn, definition, input, context, waitMs, retryMs} -> 202; when the
+//        run ends the engine POSTs {arn, status, output | error, cause, events} to
+//        $HUB_URL/engine/done
+//   POST /stop  {arn} -> 200 (aborts a running execution)
+//   Task states: POST $HUB_URL/engine/task {executionArn, state, resource, input}
+//        -> {output} or {error, cause}; an error is thrown with that name, so the
+//        definition's Retry and Catch match it as they would in AWS.
+import http from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+const hub = process.env.HUB_URL;
+const { StateMachine, ExecutionAbortedError, ExecutionTimeoutError } = await import(
+  pathToFileURL(process.env.SFN_MODULE).href
+);
+const running = new Map();
+
+async function post(path, body) {
+  const res = await fetch(hub + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`hub ${path}: HTTP ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
+function taskHandlers(arn, definition) {
+  const handlers = {};
+  for (const [state, def] of Object.entries(definition.States)) {
+    if (def.Type !== 'Task') continue;
+    handlers[state] = async (input) => {
+      const reply = await post('/engine/task', { executionArn: arn, state, resource: def.Resource, input });
+      if (reply.error) {
+        const err = new Error(reply.cause ?? '');
+        err.name = reply.error;
+        throw err;
+      }
+      return reply.output ?? null;
+    };
+  }
+  return handlers;
+}
+
+// overrides maps every state that passes the test to ms milliseconds (Wait
+// durations, retry intervals), or to nothing when ms is not set.
+function overrides(definition, test, ms) {
+  const out = {};
+  if (ms === undefined || ms === null) return out;
+  for (const [state, def] of Object.entries(definition.States)) {
+    if (test(def)) out[state] = ms;
+  }
+  return out;
+}
+
+async function start({ arn, definition, input, context, waitMs, retryMs }) {
+  const sm = new StateMachine(definition, { validationOptions: { checkPaths: true } });
+  const execution = sm.run(input, {
+    context,
+    overrides: {
+      taskResourceLocalHandlers: taskHandlers(arn, definition),
+      waitTimeOverrides: overrides(definition, (d) => d.Type === 'Wait', waitMs),
+      retryIntervalOverrides: overrides(definition, (d) => Boolean(d.Retry), retryMs),
+    },
+  });
+  running.set(arn, execution);
+  const events = [];
+  const collect = (async () => {
+    for await (const e of execution.eventLogs) events.push(e);
+  })();
+  let done;
+  try {
+    const output = await execution.result;
+    done = { arn, status: 'SUCCEEDED', output };
+  } catch (err) {
+    if (err instanceof ExecutionAbortedError) {
+      done = { arn, status: 'ABORTED', error: 'States.Aborted', cause: 'the execution was stopped' };
+    } else if (err instanceof ExecutionTimeoutError) {
+      done = { arn, status: 'TIMED_OUT', error: 'States.Timeout', cause: 'the execution timed out' };
+    } else {
+      const c = err.cause ?? err;
+      done = { arn, status: 'FAILED', error: c.name ?? 'Error', cause: c.message ?? String(c) };
+    }
+  }
+  await collect.catch(() => {});
+  running.delete(arn);
+  done.events = events;
+  await post('/engine/done', done);
+}
+
+const server = http.createServer((req, res) => {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    let msg;
+    try {
+      msg = JSON.parse(body || '{}');
+    } catch (e) {
+      res.writeHead(400).end(String(e));
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/start') {
+      try {
+        // Validate synchronously so a bad definition is reported to the caller.
+        new StateMachine(msg.definition, { validationOptions: { checkPaths: true } });
+      } catch (e) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(e.message ?? e) }));
+        return;
+      }
+      start(msg).catch((e) => {
+        process.stderr.write(`engine: execution ${msg.arn}: ${e.stack ?? e}\n`);
+        post('/engine/done', { arn: msg.arn, status: 'FAILED', error: 'States.Runtime', cause: String(e.message ?? e), events: [] }).catch(() => {});
+      });
+      res.writeHead(202).end('{}');
+    } else if (req.method === 'POST' && req.url === '/stop') {
+      running.get(msg.arn)?.abort();
+      res.writeHead(200).end('{}');
+    } else {
+      res.writeHead(404).end('not found');
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
+});
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,488 @@
+package emulate
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"benchling-webhook/internal/httprange"
+	"benchling-webhook/internal/testkit/s3local"
+)
+
+// Identifiers of the emulated resources, as the substitutions name them.
+const (
+	clusterArn    = "arn:aws:ecs:" + Region + ":" + AccountID + ":cluster/local"
+	taskFamily    = "benchling-webhook-local-job"
+	containerName = "job"
+	connectionArn = "arn:aws:events:" + Region + ":" + AccountID + ":connection/benchling-local/0000"
+	queueURL      = "https://sqs." + Region + ".amazonaws.com/" + AccountID + "/local-PackagerQueue"
+	// overridesLimit is ECS RunTask's limit on the overrides' JSON.
+	overridesLimit = 8192
+)
+
+func machineArn(name string) string {
+	return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", Region, AccountID, name)
+}
+
+// taskError is a named task failure: the engine throws it with this name,
+// so Retry and Catch match it as in AWS.
+type taskError struct {
+	Name, Cause string
+}
+
+func (e *taskError) Error() string { return e.Name + ": " + e.Cause }
+
+type taskRequest struct {
+	ExecutionArn string          `json:"executionArn"`
+	State        string          `json:"state"`
+	Resource     string          `json:"resource"`
+	Input        json.RawMessage `json:"input"`
+}
+
+func (s *Stack) hubHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /engine/task", func(w http.ResponseWriter, r *http.Request) {
+		var req taskRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		out, err := s.runTask(r.Context(), req)
+		reply := map[string]any{"output": out}
+		if err != nil {
+			var te *taskError
+			if !errors.As(err, &te) {
+				te = &taskError{Name: "States.TaskFailed", Cause: err.Error()}
+			}
+			reply = map[string]any{"error": te.Name, "cause": te.Cause}
+			s.logf("%s %s: %s %s", shortArn(req.ExecutionArn), req.State, te.Name, truncate(te.Cause, 300))
+		} else {
+			s.logf("%s %s: ok", shortArn(req.ExecutionArn), req.State)
+		}
+		writeJSON(w, http.StatusOK, reply)
+	})
+	mux.HandleFunc("POST /engine/done", func(w http.ResponseWriter, r *http.Request) {
+		var d engineDone
+		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.logf("%s: %s %s", shortArn(d.ARN), d.Status, d.Error)
+		s.finish(d)
+		writeJSON(w, http.StatusOK, map[string]any{})
+	})
+	mux.HandleFunc("POST /", s.serveSFN)
+	return mux
+}
+
+func (s *Stack) runTask(ctx context.Context, req taskRequest) (any, error) {
+	switch req.Resource {
+	case "arn:aws:states:::ecs:runTask.sync":
+		return s.runECS(ctx, req)
+	case "arn:aws:states:::http:invoke":
+		return s.runHTTP(ctx, req)
+	case "arn:aws:states:::aws-sdk:s3:putObject":
+		return s.runPutObject(ctx, req)
+	case "arn:aws:states:::sqs:sendMessage":
+		return s.runSendMessage(req)
+	case "arn:aws:states:::states:startExecution":
+		return s.runStartExecution(ctx, req)
+	}
+	return nil, &taskError{"States.Runtime", "emulate: no local handler for resource " + req.Resource}
+}
+
+// ---- ECS
+
+type ecsParams struct {
+	LaunchType           string
+	Cluster              string
+	TaskDefinition       string
+	NetworkConfiguration struct {
+		AwsvpcConfiguration struct {
+			Subnets, SecurityGroups []string
+			AssignPublicIp          string
+		}
+	}
+	Overrides struct {
+		ContainerOverrides []struct {
+			Name        string
+			Command     []string
+			Environment []struct{ Name, Value string }
+		}
+	}
+}
+
+// runECS runs the job binary as the task's container: the override's
+// Command as its arguments, the task definition's environment plus the
+// override's. It answers like ecs:runTask.sync: the stopped task, or
+// States.TaskFailed with the task as Cause when the container exits non-zero.
+func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
+	var p ecsParams
+	if err := strictDecode(req.Input, &p); err != nil {
+		return nil, &taskError{"ECS.InvalidParameterException", err.Error()}
+	}
+	var rawOverrides struct{ Overrides json.RawMessage }
+	_ = json.Unmarshal(req.Input, &rawOverrides)
+	switch {
+	case p.LaunchType != "FARGATE":
+		return nil, &taskError{"ECS.InvalidParameterException", "LaunchType must be FARGATE"}
+	case p.Cluster != clusterArn:
+		return nil, &taskError{"ECS.ClusterNotFoundException", "Cluster not found: " + p.Cluster}
+	case p.TaskDefinition != taskFamily:
+		return nil, &taskError{"ECS.ClientException", "Unable to find task definition " + p.TaskDefinition}
+	case len(p.NetworkConfiguration.AwsvpcConfiguration.Subnets) == 0:
+		return nil, &taskError{"ECS.InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified."}
+	case len(rawOverrides.Overrides) > overridesLimit:
+		return nil, &taskError{"ECS.InvalidParameterException", fmt.Sprintf("Container Overrides length must be at most %d", overridesLimit)}
+	case len(p.Overrides.ContainerOverrides) != 1 || p.Overrides.ContainerOverrides[0].Name != containerName:
+		return nil, &taskError{"ECS.InvalidParameterException", "Override for container named " + containerName + " expected"}
+	}
+	o := p.Overrides.ContainerOverrides[0]
+	taskID := randomID(32)
+	taskArn := fmt.Sprintf("arn:aws:ecs:%s:%s:task/local/%s", Region, AccountID, taskID)
+	env := s.taskEnvironment()
+	overrideEnv := map[string]string{}
+	for _, e := range o.Environment {
+		env = append(env, e.Name+"="+e.Value)
+		overrideEnv[e.Name] = e.Value
+		if strings.Contains(e.Value, "://") {
+			overrideEnv[e.Name] = httprange.Redact(e.Value) // a presigned URL's query is a credential
+		}
+	}
+	timeout := time.Duration(s.machineState(req.ExecutionArn, req.State).TimeoutSeconds) * time.Second
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	// The task outlives the engine's request (ECS runs it on its own), but
+	// not its state's timeout nor the stack.
+	runCtx, cancel := context.WithTimeout(s.ctx, timeout+time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, s.opts.JobBinary, o.Command...)
+	cmd.SysProcAttr = s3local.ChildProcAttr()
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second // ECS's stopTimeout before SIGKILL
+	cmd.Env = env
+	cmd.Dir = s.opts.Dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = io.MultiWriter(&stderr, stderrOrDiscard(s.opts.Stderr))
+	start := time.Now()
+	created := start.UTC()
+	if err := cmd.Start(); err != nil {
+		return nil, &taskError{"ECS.AmazonECSException", "start the job: " + err.Error()}
+	}
+	if !s.trackProc(req.ExecutionArn, cmd.Process, true) {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // the execution ended meanwhile
+	}
+	err := cmd.Wait()
+	s.trackProc(req.ExecutionArn, cmd.Process, false)
+	exit := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return nil, &taskError{"ECS.AmazonECSException", "run the job: " + err.Error()}
+		}
+		exit = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			exit = 128 + int(ws.Signal())
+		}
+	}
+	stopped := time.Now().UTC()
+	s.mu.Lock()
+	s.tasks = append(s.tasks, TaskRun{Execution: req.ExecutionArn, State: req.State, TaskArn: taskArn, Command: o.Command,
+		Environment: overrideEnv, ExitCode: exit, Stdout: stdout.String(), Stderr: stderr.String(), Duration: time.Since(start)})
+	s.mu.Unlock()
+	task := map[string]any{
+		"TaskArn":           taskArn,
+		"ClusterArn":        clusterArn,
+		"TaskDefinitionArn": fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:1", Region, AccountID, taskFamily),
+		"LaunchType":        "FARGATE",
+		"PlatformVersion":   "1.4.0",
+		"Cpu":               "1024",
+		"Memory":            "2048",
+		"Group":             "family:" + taskFamily,
+		"StartedBy":         "AWS Step Functions",
+		"LastStatus":        "STOPPED",
+		"DesiredStatus":     "STOPPED",
+		"StopCode":          "EssentialContainerExited",
+		"StoppedReason":     "Essential container in task exited",
+		"CreatedAt":         created.Format(time.RFC3339Nano),
+		"StartedAt":         created.Format(time.RFC3339Nano),
+		"StoppedAt":         stopped.Format(time.RFC3339Nano),
+		"Overrides":         rawOverrides.Overrides,
+		"Containers": []map[string]any{{
+			"ContainerArn": fmt.Sprintf("arn:aws:ecs:%s:%s:container/local/%s/%s", Region, AccountID, taskID, randomID(8)),
+			"TaskArn":      taskArn,
+			"Name":         containerName,
+			"LastStatus":   "STOPPED",
+			"ExitCode":     exit,
+		}},
+	}
+	if exit != 0 {
+		b, _ := json.Marshal(task)
+		return nil, &taskError{"States.TaskFailed", string(b)}
+	}
+	return task, nil
+}
+
+// taskEnvironment is what the task definition gives the container: AWS
+// endpoints and credentials for the local services, and the job's settings
+// (as the addon's outputs, the manifest's variables and secrets and Copilot
+// would).
+func (s *Stack) taskEnvironment() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.opts.Dir, "TMPDIR=" + os.TempDir()}
+	env = append(env, s.S3.Env()...)
+	env = append(env,
+		"AWS_ENDPOINT_URL_SFN="+s.HubURL,
+		"JWKS_URL="+s.Benchling.JWKSURL(),
+		"LOG_FORMAT=json",
+		// The manifest's secret.
+		"BENCHLING_CLIENT_SECRET="+s.opts.Sandbox.ClientSecret,
+		"COPILOT_APPLICATION_NAME=benchling-webhook",
+		"COPILOT_ENVIRONMENT_NAME=local",
+		"COPILOT_SERVICE_NAME=worker",
+	)
+	for _, name := range AddonOutputEnv {
+		env = append(env, name+"="+s.addonOutput(name))
+	}
+	if s.opts.AllowedIPs != "" {
+		env = append(env, "ALLOWED_IPS="+s.opts.AllowedIPs)
+	}
+	if s.opts.MaxBody != "" {
+		env = append(env, "MAX_BODY="+s.opts.MaxBody)
+	}
+	return env
+}
+
+// AddonOutputEnv lists the environment variables the addon's outputs give
+// the worker's tasks (Copilot names each after its output, in SNAKE_CASE).
+// internal/deploytest/deploycheck checks it against addons/workflows.yml, so the local
+// stack cannot drift from what a deployed task gets.
+var AddonOutputEnv = []string{
+	"APP_DEFINITION_ID", "ALLOWED_IPS", "CATALOG_HOST", "REGISTRY", "PACKAGE_PREFIX",
+	"BENCHLING_CLIENT_ID", "BENCHLING_BASE_URL", "WEBHOOK_STATE_MACHINE_ARN",
+	"PACKAGING_STATE_MACHINE_ARN", "WEBHOOK_API_URL",
+}
+
+// addonOutput is the local value of an addon output's variable.
+func (s *Stack) addonOutput(name string) string {
+	switch name {
+	case "APP_DEFINITION_ID":
+		return s.opts.Sandbox.AppDefinitionID
+	case "ALLOWED_IPS":
+		return "0.0.0.0/0,::/0" // the addon's value for "any"
+	case "CATALOG_HOST":
+		return s.opts.CatalogHost
+	case "REGISTRY":
+		return s.opts.Bucket
+	case "PACKAGE_PREFIX":
+		return s.opts.Prefix
+	case "BENCHLING_CLIENT_ID":
+		return s.opts.Sandbox.ClientID
+	case "BENCHLING_BASE_URL":
+		return s.Benchling.URL()
+	case "WEBHOOK_STATE_MACHINE_ARN":
+		return machineArn(Webhook)
+	case "PACKAGING_STATE_MACHINE_ARN":
+		return machineArn(Packaging)
+	case "WEBHOOK_API_URL":
+		return s.GatewayURL
+	}
+	panic("emulate: no local value for addon output " + name)
+}
+
+// trackProc records (running) or forgets a job process of the execution
+// arn, so that the end of the execution stops it. It reports false when the
+// execution has already ended: the caller must stop the process itself.
+func (s *Stack) trackProc(arn string, p *os.Process, running bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !running {
+		delete(s.procs[arn], p.Pid)
+		if len(s.procs[arn]) == 0 {
+			delete(s.procs, arn)
+		}
+		return true
+	}
+	if ex := s.executions[arn]; ex == nil || ex.Status != "RUNNING" {
+		return false
+	}
+	if s.procs[arn] == nil {
+		s.procs[arn] = map[int]*os.Process{}
+	}
+	s.procs[arn][p.Pid] = p
+	return true
+}
+
+func (s *Stack) machineState(arn, state string) struct {
+	Type           string
+	TimeoutSeconds int
+} {
+	s.mu.Lock()
+	ex := s.executions[arn]
+	s.mu.Unlock()
+	if ex == nil {
+		return struct {
+			Type           string
+			TimeoutSeconds int
+		}{}
+	}
+	return s.machines[ex.Machine].states[state]
+}
+
+// ---- S3
+
+// runPutObject writes Body as Step Functions does: the JSON text of the
+// value, so an object is stored as minified JSON and a string with its
+// quotes (which is why text is never written this way).
+func (s *Stack) runPutObject(ctx context.Context, req taskRequest) (any, error) {
+	var p struct {
+		Bucket, Key, ContentType string
+		Body                     json.RawMessage
+	}
+	if err := strictDecode(req.Input, &p); err != nil {
+		return nil, &taskError{"S3.SdkClientException", err.Error()}
+	}
+	client, err := s.S3.Client(ctx)
+	if err != nil {
+		return nil, &taskError{"S3.SdkClientException", err.Error()}
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(p.Key), Body: bytes.NewReader(p.Body)}
+	if p.ContentType != "" {
+		in.ContentType = aws.String(p.ContentType)
+	}
+	out, err := client.PutObject(ctx, in)
+	if err != nil {
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			return nil, &taskError{"S3." + ae.ErrorCode(), ae.ErrorMessage()}
+		}
+		return nil, &taskError{"S3.SdkClientException", err.Error()}
+	}
+	return map[string]any{"ETag": aws.ToString(out.ETag)}, nil
+}
+
+// ---- SQS
+
+func (s *Stack) runSendMessage(req taskRequest) (any, error) {
+	var p struct {
+		QueueUrl    string
+		MessageBody json.RawMessage
+	}
+	if err := strictDecode(req.Input, &p); err != nil {
+		return nil, &taskError{"SQS.SdkClientException", err.Error()}
+	}
+	if p.QueueUrl != queueURL {
+		return nil, &taskError{"SQS.QueueDoesNotExistException", "The specified queue does not exist: " + p.QueueUrl}
+	}
+	body := string(p.MessageBody)
+	var str string
+	if json.Unmarshal(p.MessageBody, &str) == nil {
+		body = str // a string body is sent as is; anything else as its JSON text
+	}
+	if body == "" || len(body) > 256<<10 {
+		return nil, &taskError{"SQS.InvalidParameterValueException", "message body must be 1 to 262144 bytes"}
+	}
+	id := uuid()
+	sum := md5.Sum([]byte(body))
+	s.mu.Lock()
+	s.queue = append(s.queue, Message{QueueURL: p.QueueUrl, MessageID: id, Body: body, Execution: req.ExecutionArn})
+	s.mu.Unlock()
+	return map[string]any{"MessageId": id, "MD5OfMessageBody": hex.EncodeToString(sum[:])}, nil
+}
+
+// ---- Step Functions
+
+func (s *Stack) runStartExecution(ctx context.Context, req taskRequest) (any, error) {
+	var p struct {
+		StateMachineArn string
+		Name            string
+		Input           json.RawMessage
+	}
+	if err := strictDecode(req.Input, &p); err != nil {
+		return nil, &taskError{"StepFunctions.InvalidExecutionInputException", err.Error()}
+	}
+	name := ""
+	for n, m := range s.machines {
+		if m.arn == p.StateMachineArn {
+			name = n
+		}
+	}
+	if name == "" {
+		return nil, &taskError{"StepFunctions.StateMachineDoesNotExistException", "State Machine Does Not Exist: '" + p.StateMachineArn + "'"}
+	}
+	input := p.Input
+	var str string
+	if json.Unmarshal(p.Input, &str) == nil {
+		input = json.RawMessage(str)
+	}
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	arn, err := s.startExecution(ctx, name, p.Name, input, req.ExecutionArn)
+	if errors.Is(err, ErrExecutionExists) {
+		return nil, &taskError{"StepFunctions.ExecutionAlreadyExistsException", "Execution Already Exists: '" + arn + "'"}
+	}
+	if err != nil {
+		return nil, &taskError{"StepFunctions.InvalidExecutionInputException", err.Error()}
+	}
+	return map[string]any{"ExecutionArn": arn, "StartDate": time.Now().UTC().Format(time.RFC3339Nano)}, nil
+}
+
+// ---- helpers
+
+func strictDecode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid parameters: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func randomID(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+func uuid() string {
+	h := randomID(32)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func shortArn(arn string) string {
+	if i := strings.LastIndex(arn, ":execution:"); i >= 0 {
+		return arn[i+len(":execution:"):]
+	}
+	return arn
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
