@@ -9,14 +9,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/pflag"
 
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile"
+	"benchling-webhook/internal/sfn"
 )
 
 // packageVars holds the raw flag values of "job package".
@@ -41,13 +40,9 @@ type packageOpts struct {
 	now    func() time.Time
 }
 
-// packageSFN is the part of the Step Functions API "job package" uses.
-type packageSFN interface {
-	reconcile.ExecutionAPI
-	executionDescriber
-}
-
-var _ packageSFN = (*sfn.Client)(nil)
+// packageSFN is the Step Functions API "job package" uses: through
+// [reconcile.Packager] to start, and [sfn.Client.Describe] to wait.
+type packageSFN = sfn.API
 
 func newPackageFlags(v *packageVars) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("package", pflag.ContinueOnError)
@@ -265,7 +260,7 @@ func (o *packageOpts) startOne(ctx context.Context, bench entryGetter, p *reconc
 
 // waitAll describes the started executions every poll interval until each
 // has ended, --timeout passes or ctx ends, and prints each outcome.
-func (o *packageOpts) waitAll(ctx context.Context, client executionDescriber, execs []packageExecution, env Env, log *slog.Logger) {
+func (o *packageOpts) waitAll(ctx context.Context, client packageSFN, execs []packageExecution, env Env, log *slog.Logger) {
 	wctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	var pending []int
@@ -274,24 +269,25 @@ func (o *packageOpts) waitAll(ctx context.Context, client executionDescriber, ex
 			pending = append(pending, i)
 		}
 	}
+	describer := sfn.New(client)
 	for len(pending) > 0 {
 		var still []int
 		for _, i := range pending {
 			ex := &execs[i]
-			out, err := client.DescribeExecution(wctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ex.ExecutionARN)})
+			out, err := describer.Describe(wctx, ex.ExecutionARN)
 			switch {
 			case err != nil && wctx.Err() != nil:
 				still = append(still, i)
-			case err != nil && describeErrorCode(err) != exitcode.Transient:
-				ex.Error, ex.ExitCode = fmt.Sprintf("describe execution %s: %v", ex.ExecutionARN, err), describeErrorCode(err)
+			case err != nil && exitcode.Resolve(err) != exitcode.Transient:
+				ex.Error, ex.ExitCode = err.Error(), exitcode.Resolve(err)
 				log.Error("execution not described", "entity", ex.Entity, "executionArn", ex.ExecutionARN, "error", err.Error())
 			case err != nil:
 				log.Warn("describe execution failed; trying again", "entity", ex.Entity, "executionArn", ex.ExecutionARN, "error", err.Error())
 				still = append(still, i)
-			case out.Status == sfntypes.ExecutionStatusRunning || out.Status == sfntypes.ExecutionStatusPendingRedrive:
+			case out.Running():
 				still = append(still, i)
 			default:
-				ex.Status, ex.ExecutionError, ex.Cause = string(out.Status), aws.ToString(out.Error), aws.ToString(out.Cause)
+				ex.Status, ex.ExecutionError, ex.Cause = string(out.Status), out.Error, out.Cause
 				if out.Status != sfntypes.ExecutionStatusSucceeded {
 					ex.ExitCode = exitcode.Internal
 				}

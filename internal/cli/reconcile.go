@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/spf13/pflag"
 
 	"benchling-webhook/internal/benchling"
@@ -19,6 +18,8 @@ import (
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
 	"benchling-webhook/internal/reconcile"
+	"benchling-webhook/internal/sfn"
+	"benchling-webhook/internal/store"
 )
 
 // envClientSecret is where the Benchling app's client secret comes from:
@@ -67,7 +68,7 @@ func (v *tenantVars) validate(secret string, needMachine bool) []error {
 	if needMachine || v.machineARN != "" {
 		required(v.machineARN, flagPackagingStateMachineARN)
 		if v.machineARN != "" {
-			if err := reconcile.CheckStateMachineARN(v.machineARN); err != nil {
+			if err := sfn.CheckStateMachineARN(v.machineARN); err != nil {
 				errs = append(errs, fmt.Errorf("--%s: %w", flagPackagingStateMachineARN, err))
 			}
 		}
@@ -81,7 +82,7 @@ func (v *tenantVars) newBenchling(secret string, log *slog.Logger) (*benchling.C
 }
 
 // packager returns the packaging starter for client.
-func (v *tenantVars) packager(client reconcile.ExecutionAPI) *reconcile.Packager {
+func (v *tenantVars) packager(client sfn.API) *reconcile.Packager {
 	prefix, _ := extract.CheckPrefix(v.prefix, false)
 	return &reconcile.Packager{Client: client, StateMachineARN: v.machineARN, Registry: v.registry,
 		Prefix: prefix, BaseURL: strings.TrimRight(v.baseURL, "/")}
@@ -90,12 +91,12 @@ func (v *tenantVars) packager(client reconcile.ExecutionAPI) *reconcile.Packager
 // awsClients loads the SDK configuration once (AWS_REGION, the credential
 // chain, AWS_ENDPOINT_URL_S3 / _SFN, AWS_MAX_ATTEMPTS: 5 attempts when
 // unset) and returns the S3 and Step Functions clients.
-func awsClients(ctx context.Context, env Env) (*s3.Client, *sfn.Client, error) {
+func awsClients(ctx context.Context, env Env) (*s3.Client, sfn.API, error) {
 	cfg, err := loadAWSConfig(ctx, env, 5)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s3ClientFromConfig(cfg), sfnClientFromConfig(cfg), nil
+	return s3ClientFromConfig(cfg), sfn.NewAPI(cfg), nil
 }
 
 // reconcileVars holds the raw flag values of "job reconcile".
@@ -292,7 +293,7 @@ func runReconcileWith(ctx context.Context, v reconcileVars, since time.Time, sec
 	}
 	return reconcile.Run(ctx, reconcile.Config{
 		Lister:        bench,
-		Store:         reconcile.WithListFallback(reconcile.NewS3Store(s3c, v.registry), s3c, v.registry),
+		Store:         store.NewS3(s3c, store.S3Options{Bucket: v.registry, ListWhenDenied: true}),
 		Packager:      v.packager(sfnc),
 		Prefix:        prefix,
 		Since:         since,

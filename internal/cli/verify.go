@@ -10,18 +10,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/spf13/pflag"
 
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/sfn"
 	"benchling-webhook/internal/webhook"
 )
 
@@ -52,12 +46,9 @@ type verifyOpts struct {
 	jwksAttempts int
 }
 
-// executionDescriber is the part of the Step Functions API "job verify" uses.
-type executionDescriber interface {
-	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
-}
-
-var _ executionDescriber = (*sfn.Client)(nil)
+// executionDescriber is the Step Functions API "job verify" calls through
+// [sfn.Client.Describe].
+type executionDescriber = sfn.API
 
 // maxRequestOverhead is what an API Gateway request may hold besides its
 // body: headers, the request context, base64 expansion aside.
@@ -284,12 +275,9 @@ func (o *verifyOpts) describeExecution(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{
-		ExecutionArn: aws.String(o.executionARN),
-		IncludedData: sfntypes.IncludedDataAllData,
-	})
+	out, err := sfn.New(client).Describe(ctx, o.executionARN)
 	if err != nil {
-		return nil, exitcode.Wrap(fmt.Errorf("describe execution %s: %w", o.executionARN, err), describeErrorCode(err))
+		return nil, err
 	}
 	if out.Input == nil {
 		return nil, exitcode.Wrap(fmt.Errorf("describe execution %s: the answer has no input (does the task role have kms:Decrypt for the state machine's key?)", o.executionARN), exitcode.Usage)
@@ -300,91 +288,17 @@ func (o *verifyOpts) describeExecution(ctx context.Context) ([]byte, error) {
 	return []byte(*out.Input), nil
 }
 
-// describeErrorCode classifies a DescribeExecution error that is left
-// after the SDK's own retries: throttling, 5xx and network errors are
-// transient (4); an unknown execution, a malformed ARN, access denied,
-// other client faults and credentials that cannot be had (none
-// configured, or the provider chain failing) are configuration (2).
-func describeErrorCode(err error) int {
-	var notExist *sfntypes.ExecutionDoesNotExist
-	var badARN *sfntypes.InvalidArn
-	var noCreds *credentialsError
-	if errors.As(err, &notExist) || errors.As(err, &badARN) || errors.As(err, &noCreds) {
-		return exitcode.Usage
-	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == http.StatusTooManyRequests) {
-		return exitcode.Transient
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		_, throttle := retry.DefaultThrottleErrorCodes[ae.ErrorCode()]
-		if throttle || strings.Contains(ae.ErrorCode(), "Throttl") || ae.ErrorFault() == smithy.FaultServer {
-			return exitcode.Transient
-		}
-		return exitcode.Usage
-	}
-	return exitcode.Transient
-}
-
 // newSFNClient loads the standard SDK configuration (AWS_REGION, the
 // credential chain, AWS_ENDPOINT_URL_SFN / AWS_ENDPOINT_URL,
-// AWS_MAX_ATTEMPTS). Throttling and 5xx answers are retried by the SDK's
-// standard retryer; without AWS_MAX_ATTEMPTS it makes up to 5 attempts.
-func newSFNClient(ctx context.Context, env Env) (*sfn.Client, error) {
+// AWS_MAX_ATTEMPTS) and builds the Step Functions client ([sfn.NewAPI]).
+// Throttling and 5xx answers are retried by the SDK's standard retryer;
+// without AWS_MAX_ATTEMPTS it makes up to 5 attempts.
+func newSFNClient(ctx context.Context, env Env) (sfn.API, error) {
 	cfg, err := loadAWSConfig(ctx, env, 5)
 	if err != nil {
 		return nil, err
 	}
-	return sfnClientFromConfig(cfg), nil
-}
-
-// sfnClientFromConfig builds the Step Functions client with its credential
-// failures marked as [credentialsError]s.
-func sfnClientFromConfig(cfg aws.Config) *sfn.Client {
-	return sfn.NewFromConfig(cfg, func(o *sfn.Options) {
-		if o.Credentials != nil {
-			o.Credentials = taggedCredentials{p: o.Credentials}
-		}
-	})
-}
-
-// credentialsError is a failure to get AWS credentials: none configured,
-// or the provider chain refusing or failing. The SDK has no error type for
-// it (it wraps the provider's error in strings: "get identity: get
-// credentials: failed to refresh cached credentials, …"), so
-// [taggedCredentials] marks it where it arises, for [describeErrorCode].
-type credentialsError struct{ err error }
-
-func (e *credentialsError) Error() string { return e.err.Error() }
-func (e *credentialsError) Unwrap() error { return e.err }
-
-// taggedCredentials wraps a credentials provider (the SDK's cache, as a
-// rule) and returns its failures as [credentialsError]s, except when the
-// context has ended, which is an interruption, not configuration.
-type taggedCredentials struct{ p aws.CredentialsProvider }
-
-var (
-	_ aws.CredentialsProvider      = taggedCredentials{}
-	_ aws.CredentialProviderSource = taggedCredentials{}
-)
-
-// Retrieve returns p's credentials.
-func (t taggedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	c, err := t.p.Retrieve(ctx)
-	if err != nil && ctx.Err() == nil {
-		return c, &credentialsError{err: err}
-	}
-	return c, err
-}
-
-// ProviderSources passes on p's sources, which the SDK reports in its user
-// agent.
-func (t taggedCredentials) ProviderSources() []aws.CredentialSource {
-	if s, ok := t.p.(aws.CredentialProviderSource); ok {
-		return s.ProviderSources()
-	}
-	return nil
+	return sfn.NewAPI(cfg), nil
 }
 
 func (o *verifyOpts) printResult(env Env, res *webhook.Result, code int, err error) {

@@ -3,22 +3,16 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/sfn"
 )
 
 // Message types of the packaging input's message (the package's
@@ -83,15 +77,6 @@ func ExecutionName(entity string, modifiedAt time.Time, suffix string) string {
 	return id + "-" + tail
 }
 
-// ExecutionAPI is the part of the Step Functions client a [Packager]
-// uses: StartExecution, and DescribeExecution for a name that is taken.
-type ExecutionAPI interface {
-	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
-	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
-}
-
-var _ ExecutionAPI = (*sfn.Client)(nil)
-
 // MaxRestarts bounds the executions started again for one version after
 // its execution ended without a package: NAME-r1 to NAME-r5.
 const MaxRestarts = 5
@@ -109,7 +94,7 @@ type Packager struct {
 	// Client starts the executions, and describes the ones whose name is
 	// taken (the task role needs states:StartExecution on the machine and
 	// states:DescribeExecution on its executions).
-	Client ExecutionAPI
+	Client sfn.API
 	// StateMachineARN is the packaging state machine.
 	StateMachineARN string
 	// Registry is the bucket the packages go to.
@@ -276,7 +261,7 @@ func endedWithoutPackage(status sfntypes.ExecutionStatus, succeededIsStale bool)
 // call; taken is true when the name was already taken
 // (ExecutionAlreadyExists).
 func (p *Packager) startOnce(ctx context.Context, name string, input []byte) (s Started, taken bool, err error) {
-	s = Started{Name: name, ARN: executionARN(p.StateMachineARN, name)}
+	s = Started{Name: name, ARN: sfn.ExecutionARN(p.StateMachineARN, name)}
 	if p.Pacer != nil {
 		if err := p.Pacer.Wait(ctx); err != nil {
 			return s, false, err
@@ -292,23 +277,18 @@ func (p *Packager) startOnce(ctx context.Context, name string, input []byte) (s 
 	cctx, cancel := p.callContext(ctx)
 	defer cancel()
 	called := now()
-	out, err := p.Client.StartExecution(cctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(p.StateMachineARN),
-		Name:            aws.String(name),
-		Input:           aws.String(string(input)),
-	})
-	var exists *sfntypes.ExecutionAlreadyExists
+	out, err := sfn.New(p.Client).Start(cctx, p.StateMachineARN, name, input)
 	switch {
-	case errors.As(err, &exists):
-		return s, true, nil
 	case err != nil:
-		return s, false, exitcode.Wrap(fmt.Errorf("start execution %s of %s: %w", name, p.StateMachineARN, err), StartErrorCode(err))
+		return s, false, err
+	case out.Taken:
+		return s, true, nil
 	}
-	s.ARN = aws.ToString(out.ExecutionArn)
+	s.ARN = out.ARN
 	// Step Functions answers a StartExecution with the name and input of
 	// a running execution with that execution, instead of
 	// ExecutionAlreadyExists.
-	if out.StartDate != nil && out.StartDate.Before(called.Add(-idempotentSkew)) {
+	if !out.StartDate.IsZero() && out.StartDate.Before(called.Add(-idempotentSkew)) {
 		s.AlreadyStarted = true
 	}
 	return s, false, nil
@@ -321,11 +301,11 @@ func (p *Packager) describe(ctx context.Context, arn string) (sfntypes.Execution
 	}
 	cctx, cancel := p.callContext(ctx)
 	defer cancel()
-	out, err := p.Client.DescribeExecution(cctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	ex, err := sfn.New(p.Client).Describe(cctx, arn)
 	if err != nil {
-		return "", exitcode.Wrap(fmt.Errorf("describe execution %s (its name is taken; the role needs states:DescribeExecution on the packaging executions): %w", arn, err), describeErrorCode(err))
+		return "", fmt.Errorf("%w (its name is taken; the role needs states:DescribeExecution on the packaging executions)", err)
 	}
-	return out.Status, nil
+	return ex.Status, nil
 }
 
 // callContext is the context of one Step Functions call (see
@@ -335,61 +315,4 @@ func (p *Packager) callContext(ctx context.Context) (context.Context, context.Ca
 		return ctx, func() {}
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), p.CallTimeout)
-}
-
-// describeErrorCode classifies a DescribeExecution error as
-// [StartErrorCode] does, except that an execution that does not exist
-// (yet: its name was just reported taken) is transient.
-func describeErrorCode(err error) int {
-	var missing *sfntypes.ExecutionDoesNotExist
-	if errors.As(err, &missing) {
-		return exitcode.Transient
-	}
-	return StartErrorCode(err)
-}
-
-// executionARN is the ARN Step Functions gives execution name of machine.
-func executionARN(machine, name string) string {
-	return strings.Replace(machine, ":stateMachine:", ":execution:", 1) + ":" + name
-}
-
-// stateMachineARNPattern is a standard state machine's ARN.
-var stateMachineARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$`)
-
-// CheckStateMachineARN returns an error (exit code 2) unless arn is a
-// state machine's ARN.
-func CheckStateMachineARN(arn string) error {
-	if !stateMachineARNPattern.MatchString(arn) {
-		return exitcode.Wrap(fmt.Errorf("reconcile: %q is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)", arn), exitcode.Usage)
-	}
-	return nil
-}
-
-// internalCodes are Step Functions errors that mean this program sent a
-// request it should not have: a bug, exit code 1.
-var internalCodes = map[string]bool{"InvalidName": true, "InvalidExecutionInput": true, "ValidationException": true, "SerializationException": true}
-
-// StartErrorCode classifies a Step Functions error left after the SDK's
-// retries: throttling, 5xx, ExecutionLimitExceeded and network errors are
-// transient (4); a malformed name or input is a bug (1); other client
-// faults (no such state machine, a malformed ARN, access denied, KMS) are
-// configuration (2).
-func StartErrorCode(err error) int {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == http.StatusTooManyRequests) {
-		return exitcode.Transient
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		code := ae.ErrorCode()
-		_, throttle := retry.DefaultThrottleErrorCodes[code]
-		switch {
-		case throttle, strings.Contains(code, "Throttl"), code == "ExecutionLimitExceeded", ae.ErrorFault() == smithy.FaultServer:
-			return exitcode.Transient
-		case internalCodes[code]:
-			return exitcode.Internal
-		}
-		return exitcode.Usage
-	}
-	return exitcode.Transient
 }

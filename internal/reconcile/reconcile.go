@@ -132,7 +132,7 @@ type Lister interface {
 
 // Store reads the packages' entry.json, tells when their entry.json and
 // README.md were last written, and reads and writes the state object
-// ([S3Store]). Get and Head return an error wrapping [store.ErrNotFound]
+// ([store.S3], with [store.S3Options.ListWhenDenied]). Get and Head return an error wrapping [store.ErrNotFound]
 // for a missing key; errors with exit code 2 (no such bucket, access
 // denied) stop the run.
 type Store interface {
@@ -145,7 +145,7 @@ type Store interface {
 
 var (
 	_ Lister = (*benchling.Client)(nil)
-	_ Store  = (*S3Store)(nil)
+	_ Store  = (*store.S3)(nil)
 )
 
 // Config configures [Run]. Lister, Store, Packager (unless DryRun) and

@@ -15,16 +15,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile/sfntest"
-	"benchling-webhook/internal/store"
 	"benchling-webhook/internal/testkit/sandbox"
 )
 
@@ -406,16 +402,6 @@ func TestExecutionName(t *testing.T) {
 	require.NotEqual(t, ExecutionName("etr_a", at, ""), ExecutionName("etr_a", at.Add(time.Microsecond), ""), "each version its own name")
 }
 
-func TestCheckStateMachineARN(t *testing.T) {
-	require.NoError(t, CheckStateMachineARN(testMachine))
-	require.NoError(t, CheckStateMachineARN("arn:aws-us-gov:states:us-gov-west-1:123456789012:stateMachine:m"))
-	for _, bad := range []string{"", "arn:aws:states:us-east-1:123456789012:execution:m:x", "m", "arn:aws:states:us-east-1:1234:stateMachine:m"} {
-		err := CheckStateMachineARN(bad)
-		require.Error(t, err, bad)
-		require.Equal(t, exitcode.Usage, exitcode.Resolve(err))
-	}
-}
-
 // startFunc is a StartAPI from a function.
 type startFunc func(*sfn.StartExecutionInput) (*sfn.StartExecutionOutput, error)
 
@@ -444,66 +430,4 @@ func TestStartIdempotentAnswer(t *testing.T) {
 
 	_, err = p.Start(t.Context(), Target{Entity: "etr_../x", ModifiedAt: now})
 	require.Equal(t, exitcode.BadInput, exitcode.Resolve(err))
-}
-
-// keyLister is a KeyLister over a list of keys; denied makes it answer
-// AccessDenied.
-type keyLister struct {
-	keys   []string
-	denied bool
-	calls  int
-}
-
-func (k *keyLister) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
-	k.calls++
-	if k.denied {
-		return nil, &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}
-	}
-	out := &s3.ListObjectsV2Output{}
-	for _, key := range k.keys {
-		if strings.HasPrefix(key, *in.Prefix) {
-			out.Contents = append(out.Contents, s3types.Object{Key: aws.String(key)})
-		}
-	}
-	return out, nil
-}
-
-func TestWithListFallback(t *testing.T) {
-	denied := exitcode.Wrap(fmt.Errorf("store: get: %w", &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"}), exitcode.Usage)
-	m := newMemStore()
-	m.put("p/etr_there/entry.json", []byte("{}"))
-	m.getErr = func(key string) error {
-		if strings.HasPrefix(key, "p/etr_") {
-			return denied
-		}
-		return nil
-	}
-	tests := map[string]struct {
-		lister   *keyLister
-		key      string
-		notFound bool
-	}{
-		"missing, listing allowed": {&keyLister{keys: []string{"p/etr_there/entry.json", "p/etr_gone/entry.json.bak"}}, "p/etr_gone/entry.json", true},
-		"present but denied":       {&keyLister{keys: []string{"p/etr_there/entry.json"}}, "p/etr_there/entry.json", false},
-		"listing denied too":       {&keyLister{denied: true}, "p/etr_gone/entry.json", false},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			s := WithListFallback(m, tc.lister, "bucket")
-			_, err := s.Get(t.Context(), tc.key, 100)
-			require.Equal(t, 1, tc.lister.calls)
-			if tc.notFound {
-				require.ErrorIs(t, err, store.ErrNotFound)
-				return
-			}
-			require.ErrorIs(t, err, denied)
-			require.Equal(t, exitcode.Usage, exitcode.Resolve(err))
-		})
-	}
-	// Other errors, and successes, are left alone.
-	l := &keyLister{}
-	s := WithListFallback(m, l, "bucket")
-	_, err := s.Get(t.Context(), "q/missing", 100)
-	require.ErrorIs(t, err, store.ErrNotFound)
-	require.Zero(t, l.calls)
 }

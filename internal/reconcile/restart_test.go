@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile/sfntest"
-	"benchling-webhook/internal/store"
 	"benchling-webhook/internal/testkit/sandbox"
 )
 
@@ -167,8 +165,10 @@ func TestDescribeFailures(t *testing.T) {
 		code   int
 		failed int
 	}{
-		"throttled":     {sfntest.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, 1},
-		"gone":          {sfntest.Fault{Status: 400, Type: "ExecutionDoesNotExist"}, exitcode.Transient, 1},
+		"throttled": {sfntest.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, 1},
+		// A standard execution is described consistently at once: one
+		// that does not exist is configuration (docs/architecture.md).
+		"gone":          {sfntest.Fault{Status: 400, Type: "ExecutionDoesNotExist"}, exitcode.Usage, 0},
 		"access denied": {sfntest.Fault{Status: 400, Type: "AccessDeniedException"}, exitcode.Usage, 0},
 	}
 	for name, tc := range tests {
@@ -373,29 +373,4 @@ func TestInterruptedWhilePaced(t *testing.T) {
 	require.Zero(t, sum.Failed)
 	require.Len(t, f.sfn.Executions(), 1)
 	require.False(t, sum.StateRecorded)
-}
-
-// TestListFallbackHead: Head gets the same fallback as Get; S3 answers a
-// HEAD's 403 with the code Forbidden.
-func TestListFallbackHead(t *testing.T) {
-	forbidden := exitcode.Wrap(fmt.Errorf("head: %w", &smithy.GenericAPIError{Code: "Forbidden", Message: "Forbidden"}), exitcode.Usage)
-	m := newMemStore()
-	m.put("p/etr_there/README.md", []byte("#"))
-	m.getErr = func(key string) error {
-		if strings.HasPrefix(key, "p/etr_") {
-			return forbidden
-		}
-		return nil
-	}
-	l := &keyLister{keys: []string{"p/etr_there/README.md"}}
-	s := WithListFallback(m, l, "bucket")
-	_, err := s.Head(t.Context(), "p/etr_gone/README.md")
-	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = s.Head(t.Context(), "p/etr_there/README.md")
-	require.ErrorIs(t, err, forbidden)
-	require.Equal(t, 2, l.calls)
-	at, err := s.Head(t.Context(), "q/missing")
-	require.ErrorIs(t, err, store.ErrNotFound)
-	require.True(t, at.IsZero())
-	require.Equal(t, 2, l.calls, "other errors are left alone")
 }

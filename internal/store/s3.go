@@ -1,6 +1,6 @@
-// Package store holds the places [extract.Run] writes to: an S3 bucket
-// ([S3]) and a local folder ([Dir]). Both also read small objects back
-// whole (Get), such as the entry.json a package's README is rendered from.
+// Package store holds the places [extract.Run] writes to and reads small
+// objects back from: an S3 bucket ([S3]) and a local folder ([Dir]). See
+// docs/export.md.
 package store
 
 import (
@@ -18,9 +18,8 @@ import (
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
-	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/awserr"
 	"benchling-webhook/internal/extract"
 )
 
@@ -47,9 +46,20 @@ type S3Options struct {
 	// ContentType, if set, returns the Content-Type to store with the
 	// object at key; "" leaves it to S3 (binary/octet-stream).
 	ContentType func(key string) string
+	// ListWhenDenied makes [S3.Get] and [S3.Head] check a key S3 denies
+	// (AccessDenied; a HEAD's 403 Forbidden) by listing it: if the
+	// listing works and does not show the key, they report [ErrNotFound].
+	//
+	// S3 answers a GetObject or HeadObject of a missing key with 403, not
+	// 404, unless the caller may s3:ListBucket the bucket. A role that may
+	// list only below a prefix (a condition on s3:prefix, which a
+	// GetObject does not carry) would otherwise read every missing key as
+	// a configuration error. A real denial stays one: the listing is
+	// denied too, or shows the key.
+	ListWhenDenied bool
 }
 
-// S3 stores objects in a bucket: entries that fit in one part with a single
+// S3 stores and reads objects in a bucket: entries that fit in one part with a single
 // PutObject, larger ones through the SDK's transfer manager as multipart
 // uploads, which it aborts when the body fails. Either way the request
 // carries the archive's CRC-32 of the whole entry, so S3 itself verifies
@@ -104,7 +114,7 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, cr
 			ContentType:   contentType,
 		})
 		if err != nil {
-			return extract.Object{}, classify(fmt.Errorf("store: put s3://%s/%s: %w", s.opts.Bucket, key, err))
+			return extract.Object{}, awserr.S3(fmt.Errorf("store: put s3://%s/%s: %w", s.opts.Bucket, key, err))
 		}
 		return extract.Object{ETag: aws.ToString(out.ETag), VersionID: aws.ToString(out.VersionId)}, nil
 	}
@@ -122,7 +132,7 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, cr
 		ContentType:       contentType,
 	})
 	if err != nil {
-		return extract.Object{}, classify(fmt.Errorf("store: upload s3://%s/%s: %w", s.opts.Bucket, key, err))
+		return extract.Object{}, awserr.S3(fmt.Errorf("store: upload s3://%s/%s: %w", s.opts.Bucket, key, err))
 	}
 	return extract.Object{ETag: aws.ToString(out.ETag), VersionID: aws.ToString(out.VersionID)}, nil
 }
@@ -130,16 +140,13 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader, size int64, cr
 // Get reads the object at key whole. It is meant for small metadata such
 // as a package's entry.json, and refuses an object larger than max bytes
 // ([ErrTooLarge], exit 3). A missing object is [ErrNotFound]; other
-// errors carry the exit codes of [S3.Put]'s: 2 for a configuration error
-// (no such bucket, access denied), 4 for the rest (network, 5xx after the
-// SDK's retries).
+// errors carry the exit codes of [S3.Put]'s ([awserr.S3Code]): 2 for a
+// configuration error (no such bucket, access denied), 4 for the rest
+// (network, 5xx after the SDK's retries).
 func (s *S3) Get(ctx context.Context, key string, max int64) ([]byte, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
 	if err != nil {
-		if isNotFound(err) {
-			return nil, fmt.Errorf("store: get s3://%s/%s: %w", s.opts.Bucket, key, ErrNotFound)
-		}
-		return nil, classify(fmt.Errorf("store: get s3://%s/%s: %w", s.opts.Bucket, key, err))
+		return nil, s.readError(ctx, "get", key, err)
 	}
 	defer out.Body.Close()
 	if n := aws.ToInt64(out.ContentLength); n > max {
@@ -150,9 +157,42 @@ func (s *S3) Get(ctx context.Context, key string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("store: get s3://%s/%s: more than %d bytes: %w", s.opts.Bucket, key, max, err)
 	}
 	if err != nil {
-		return nil, classify(fmt.Errorf("store: get s3://%s/%s: %w", s.opts.Bucket, key, err))
+		return nil, awserr.S3(fmt.Errorf("store: get s3://%s/%s: %w", s.opts.Bucket, key, err))
 	}
 	return data, nil
+}
+
+// Head returns when the object at key was last written (to the second),
+// without reading it. A missing object is [ErrNotFound] (a HEAD's 404 has
+// no body: a missing bucket looks the same); other errors carry the exit
+// codes of [S3.Get]'s.
+func (s *S3) Head(ctx context.Context, key string) (time.Time, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return time.Time{}, s.readError(ctx, "head", key, err)
+	}
+	return aws.ToTime(out.LastModified), nil
+}
+
+// readError is the error of a Get or Head (verb) of key that S3 answered
+// with err: [ErrNotFound] for a missing key, or for a denied one that a
+// listing does not show ([S3Options.ListWhenDenied]); else err with its
+// exit code.
+func (s *S3) readError(ctx context.Context, verb, key string, err error) error {
+	if awserr.IsNotFound(err) {
+		return fmt.Errorf("store: %s s3://%s/%s: %w", verb, s.opts.Bucket, key, ErrNotFound)
+	}
+	err = awserr.S3(fmt.Errorf("store: %s s3://%s/%s: %w", verb, s.opts.Bucket, key, err))
+	if !s.opts.ListWhenDenied || !awserr.IsAccessDenied(err) || !s.unlisted(ctx, key) {
+		return err
+	}
+	return fmt.Errorf("store: %s s3://%s/%s: denied, and not listed: %w", verb, s.opts.Bucket, key, ErrNotFound)
+}
+
+// unlisted reports whether a listing of key works and does not show it.
+func (s *S3) unlisted(ctx context.Context, key string) bool {
+	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(key), MaxKeys: aws.Int32(1)})
+	return err == nil && (len(out.Contents) == 0 || aws.ToString(out.Contents[0].Key) != key)
 }
 
 // Delete removes keys with DeleteObjects, 1,000 at a time.
@@ -185,34 +225,4 @@ func crcBase64(crc uint32) string {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], crc)
 	return base64.StdEncoding.EncodeToString(b[:])
-}
-
-// configCodes are S3 error codes that mean the configuration is wrong
-// (bucket, region, credentials, permissions): exit code 2, no retry.
-var configCodes = map[string]bool{
-	"NoSuchBucket": true, "AccessDenied": true, "AllAccessDisabled": true, "InvalidAccessKeyId": true,
-	"SignatureDoesNotMatch": true, "InvalidBucketName": true, "AuthorizationHeaderMalformed": true,
-	"PermanentRedirect": true, "InvalidToken": true, "AccountProblem": true,
-}
-
-// isNotFound reports whether err is S3's answer for a missing key.
-func isNotFound(err error) bool {
-	var nsk *s3types.NoSuchKey
-	var ae smithy.APIError
-	return errors.As(err, &nsk) || errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound")
-}
-
-// classify attaches an exit code to an S3 error, unless the error already
-// has one (for example a checksum error from the entry's body) or is a
-// cancellation.
-func classify(err error) error {
-	var c exitcode.Coder
-	if errors.As(err, &c) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) && configCodes[ae.ErrorCode()] {
-		return exitcode.Wrap(err, exitcode.Usage)
-	}
-	return exitcode.Wrap(err, exitcode.Transient)
 }

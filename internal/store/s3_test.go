@@ -11,16 +11,20 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/klauspost/compress/zip"
 	"github.com/stretchr/testify/require"
 
@@ -457,4 +461,130 @@ func TestDirGet(t *testing.T) {
 	require.Error(t, err)
 	require.NotErrorIs(t, err, store.ErrNotFound)
 	require.Equal(t, exitcode.Usage, exitcode.Resolve(err), "%v", err)
+}
+
+func TestS3Head(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.sink()
+	before := time.Now().Add(-2 * time.Second)
+	_, err := s.Put(ctx, "p/README.md", bytes.NewReader([]byte("#")), 1, crc32.ChecksumIEEE([]byte("#")))
+	require.NoError(t, err)
+	at, err := s.Head(ctx, "p/README.md")
+	require.NoError(t, err)
+	require.WithinRange(t, at, before, time.Now().Add(2*time.Second))
+
+	at, err = s.Head(ctx, "p/missing.md")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorContains(t, err, "s3://registry/p/missing.md")
+	require.True(t, at.IsZero())
+}
+
+// deniedClient denies GetObject and HeadObject of the keys below prefix
+// (the SDK's codes: AccessDenied for a GET, Forbidden for a body-less
+// HEAD), serves the others from keys, and lists keys unless listDenied.
+type deniedClient struct {
+	store.S3API
+	prefix     string
+	keys       []string
+	listDenied bool
+	lists      int
+}
+
+func (c *deniedClient) answer(key, deniedCode string) error {
+	if strings.HasPrefix(key, c.prefix) {
+		return answer(403, &smithy.GenericAPIError{Code: deniedCode, Message: "Access Denied"})
+	}
+	if !slices.Contains(c.keys, key) {
+		return &s3types.NoSuchKey{}
+	}
+	return nil
+}
+
+// answer is err as the SDK returns an S3 answer with status.
+func answer(status int, err error) error {
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject", Err: &awshttp.ResponseError{
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: err},
+	}}
+}
+
+func (c *deniedClient) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if err := c.answer(*in.Key, "AccessDenied"); err != nil {
+		return nil, err
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(strings.NewReader("{}"))}, nil
+}
+
+func (c *deniedClient) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if err := c.answer(*in.Key, "Forbidden"); err != nil {
+		return nil, err
+	}
+	return &s3.HeadObjectOutput{LastModified: aws.Time(time.Unix(1e9, 0))}, nil
+}
+
+func (c *deniedClient) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	c.lists++
+	if c.listDenied {
+		return nil, answer(403, &smithy.GenericAPIError{Code: "AccessDenied", Message: "Access Denied"})
+	}
+	out := &s3.ListObjectsV2Output{}
+	for _, key := range c.keys {
+		if strings.HasPrefix(key, *in.Prefix) {
+			out.Contents = append(out.Contents, s3types.Object{Key: aws.String(key)})
+		}
+	}
+	return out, nil
+}
+
+// TestS3ListWhenDenied: a Get or Head that S3 denies reads as not found
+// when a listing works and does not show the key; a real denial stays
+// one (exit 2), and other answers are left alone.
+func TestS3ListWhenDenied(t *testing.T) {
+	tests := map[string]struct {
+		client   *deniedClient
+		key      string
+		notFound bool
+	}{
+		"missing, listing allowed": {&deniedClient{prefix: "p/etr_", keys: []string{"p/etr_there/entry.json", "p/etr_gone/entry.json.bak"}}, "p/etr_gone/entry.json", true},
+		"present but denied":       {&deniedClient{prefix: "p/etr_", keys: []string{"p/etr_there/entry.json"}}, "p/etr_there/entry.json", false},
+		"listing denied too":       {&deniedClient{prefix: "p/etr_", listDenied: true}, "p/etr_gone/entry.json", false},
+	}
+	for name, tc := range tests {
+		for _, verb := range []string{"get", "head"} {
+			t.Run(name+"/"+verb, func(t *testing.T) {
+				tc.client.lists = 0
+				s := store.NewS3(tc.client, store.S3Options{Bucket: "bucket", ListWhenDenied: true})
+				var err error
+				if verb == "get" {
+					_, err = s.Get(t.Context(), tc.key, 100)
+				} else {
+					_, err = s.Head(t.Context(), tc.key)
+				}
+				require.Equal(t, 1, tc.client.lists)
+				if tc.notFound {
+					require.ErrorIs(t, err, store.ErrNotFound)
+					return
+				}
+				require.NotErrorIs(t, err, store.ErrNotFound)
+				require.ErrorContains(t, err, "Access Denied")
+				require.Equal(t, exitcode.Usage, exitcode.Resolve(err))
+			})
+		}
+	}
+
+	// Other errors, and successes, are left alone; without the option a
+	// denial is one.
+	c := &deniedClient{prefix: "p/etr_", keys: []string{"q/there"}}
+	s := store.NewS3(c, store.S3Options{Bucket: "bucket", ListWhenDenied: true})
+	_, err := s.Get(t.Context(), "q/missing", 100)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	at, err := s.Head(t.Context(), "q/missing")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.True(t, at.IsZero())
+	_, err = s.Head(t.Context(), "q/there")
+	require.NoError(t, err)
+	require.Zero(t, c.lists)
+	_, err = store.NewS3(c, store.S3Options{Bucket: "bucket"}).Head(t.Context(), "p/etr_gone/README.md")
+	require.Equal(t, exitcode.Usage, exitcode.Resolve(err))
+	require.Zero(t, c.lists)
 }
