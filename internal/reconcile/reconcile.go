@@ -339,9 +339,9 @@ func (c Config) withDefaults() (Config, error) {
 type run struct {
 	cfg Config
 
-	mu       sync.Mutex // guards sum, inflight, firstErr and Report calls
-	sum      Summary
-	inflight int        // StartExecution calls in flight
+	mu       sync.Mutex // guards sum, inflight, firstErr and Report calls: see run.record
+	sum      Summary    // all but EntriesSeen, which Run counts
+	inflight int        // start slots handed out (run.admit), not yet given back
 	settled  *sync.Cond // signalled when one of them returns
 	firstErr error
 }
@@ -382,6 +382,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Concurrency)
 	var listErr error
+	seen := 0
 	for e, err := range cfg.Lister.ListEntries(gctx, benchling.ListOptions{ModifiedAfter: since, PageSize: cfg.PageSize}) {
 		if err != nil {
 			listErr = err
@@ -390,13 +391,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		if gctx.Err() != nil {
 			break
 		}
-		r.mu.Lock()
-		r.sum.EntriesSeen++
-		r.mu.Unlock()
+		seen++
 		g.Go(func() error { return r.entry(gctx, e) })
 	}
 	workErr := g.Wait()
 	sum := r.summary()
+	sum.EntriesSeen = seen
 
 	switch {
 	case ctx.Err() != nil:
@@ -438,131 +438,192 @@ func (r *run) summary() Summary {
 	return r.sum
 }
 
+// step is what one entry came to: [run.entry] works it out outside the
+// lock, and [run.record] counts and reports it, under the lock, in one
+// place.
+type step struct {
+	// action is the entry's line; an Outcome of "" reports nothing.
+	action Action
+	// upToDate: the package is current.
+	upToDate bool
+	// stale: the package is missing, older or incomplete.
+	stale bool
+	// admitted: the entry held one of the start slots [run.admit] hands
+	// out, which [run.record] gives back.
+	admitted bool
+	// err: the check or the start failed (see [run.record]).
+	err error
+}
+
 // entry checks one entry and starts its packaging if it is stale. It
 // returns an error only to stop the whole run.
 func (r *run) entry(ctx context.Context, e benchling.Entry) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	log := r.cfg.Logger
 	if !ValidEntity(e.ID) {
 		return exitcode.Wrap(fmt.Errorf("reconcile: Benchling listed an entry with the id %q", e.ID), exitcode.Internal)
 	}
+	st := step{action: Action{Entity: e.ID, ModifiedAt: e.ModifiedAt}}
 	reason, err := r.check(ctx, e)
-	if err != nil {
-		return r.failed(ctx, e, Action{Entity: e.ID, ModifiedAt: e.ModifiedAt}, err)
+	switch {
+	case err != nil:
+		st.err = err
+		return r.record(ctx, st)
+	case reason == "":
+		st.upToDate = true
+		return r.record(ctx, st)
 	}
-	if reason == "" {
-		log.Debug("package up to date", "entity", e.ID, "modifiedAt", e.ModifiedAt)
-		r.mu.Lock()
-		r.sum.UpToDate++
-		r.mu.Unlock()
-		return nil
+	st.stale = true
+	st.action.Reason, st.action.Execution = reason, ExecutionName(e.ID, e.ModifiedAt, "")
+	switch r.admit(ctx) {
+	case admitDeferred:
+		st.action.Outcome = OutcomeDeferred
+		return r.record(ctx, st)
+	case admitInterrupted: // while it waited: start nothing new
+		return r.record(ctx, st)
 	}
-	a := Action{Entity: e.ID, ModifiedAt: e.ModifiedAt, Reason: reason, Execution: ExecutionName(e.ID, e.ModifiedAt, "")}
-	r.mu.Lock()
-	r.sum.Stale++
-	// MaxStart counts new executions. A call in flight may turn out to be
-	// an execution that already existed, so while the calls in flight
-	// could reach the cap, wait for them to settle before deciding.
-	for r.startedLocked()+r.inflight >= r.cfg.MaxStart && r.inflight > 0 {
-		r.settled.Wait()
-	}
-	if r.startedLocked() >= r.cfg.MaxStart {
-		r.sum.Deferred++
-		a.Outcome = OutcomeDeferred
-		r.cfg.Report(a)
-		r.mu.Unlock()
-		return nil
-	}
+	st.admitted = true
 	if r.cfg.DryRun {
-		r.sum.WouldStart++
-		a.Outcome = OutcomeWouldStart
-		r.cfg.Report(a)
-		r.mu.Unlock()
-		log.Info("would start packaging", "entity", e.ID, "modifiedAt", e.ModifiedAt, "reason", reason, "execution", a.Execution)
-		return nil
+		st.action.Outcome = OutcomeWouldStart
+		return r.record(ctx, st)
 	}
-	if ctx.Err() != nil { // interrupted while it waited: start nothing new
-		r.mu.Unlock()
-		return nil
-	}
-	r.inflight++
-	r.mu.Unlock()
-
 	// The packager lets a call once made finish when the run is
 	// interrupted (an execution is started or it is not, never unknown),
 	// and makes no further call.
 	s, err := r.cfg.Packager.Start(ctx, Target{Entity: e.ID, ModifiedAt: e.ModifiedAt, MessageType: MessageReconcile, RestartSucceeded: true})
 	if s.Name != "" {
-		a.Execution = s.Name
+		st.action.Execution = s.Name
 	}
-	a.ARN, a.PreviousStatus = s.ARN, s.PreviousStatus
-	r.mu.Lock()
-	r.inflight-- // counted in the same critical section, for the cap
-	r.settled.Broadcast()
+	st.action.ARN, st.action.PreviousStatus = s.ARN, s.PreviousStatus
 	switch {
 	case errors.Is(err, ErrRestartLimit):
-		r.sum.GaveUp++
-		a.Outcome, a.Error = OutcomeGaveUp, err.Error()
-		r.cfg.Report(a)
-		r.mu.Unlock()
-		log.Error("packaging given up: the version's execution and its restarts all ended without a package; start it by hand (job package --repackage)",
-			"entity", e.ID, "modifiedAt", e.ModifiedAt, "executionArn", s.ARN, "status", s.PreviousStatus)
-		return nil
+		st.action.Outcome, st.action.Error = OutcomeGaveUp, err.Error()
 	case err != nil:
-		a.ARN = ""
-		r.mu.Unlock()
-		return r.failed(ctx, e, a, err)
-	}
-	defer r.mu.Unlock()
-	switch {
+		st.action.ARN, st.err = "", err
 	case s.AlreadyStarted:
-		r.sum.AlreadyStarted++
-		a.Outcome = OutcomeAlreadyStarted
-		r.cfg.Report(a)
-		log.Info("packaging already started", "entity", e.ID, "modifiedAt", e.ModifiedAt, "executionArn", s.ARN, "status", s.PreviousStatus)
+		st.action.Outcome = OutcomeAlreadyStarted
 	case s.Restarted:
-		r.sum.Restarted++
-		a.Outcome = OutcomeRestarted
-		r.cfg.Report(a)
-		log.Info("packaging restarted", "entity", e.ID, "modifiedAt", e.ModifiedAt, "reason", reason, "executionArn", s.ARN, "previousStatus", s.PreviousStatus)
+		st.action.Outcome = OutcomeRestarted
 	default:
-		r.sum.Started++
-		a.Outcome = OutcomeStarted
-		r.cfg.Report(a)
-		log.Info("packaging started", "entity", e.ID, "modifiedAt", e.ModifiedAt, "reason", reason, "executionArn", s.ARN)
+		st.action.Outcome = OutcomeStarted
 	}
-	return nil
+	return r.record(ctx, st)
+}
+
+// Answers of [run.admit].
+const (
+	admitted = iota
+	admitDeferred
+	admitInterrupted
+)
+
+// admit hands out one of the start slots that [Config.MaxStart] caps.
+// MaxStart counts new executions, and a call in flight may turn out to
+// be an execution that already existed, so while the slots in flight
+// could reach the cap, it waits for them to be given back ([run.record])
+// before deciding.
+func (r *run) admit(ctx context.Context) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.startedLocked()+r.inflight >= r.cfg.MaxStart && r.inflight > 0 {
+		r.settled.Wait()
+	}
+	switch {
+	case r.startedLocked() >= r.cfg.MaxStart:
+		return admitDeferred
+	case ctx.Err() != nil:
+		return admitInterrupted
+	}
+	r.inflight++
+	return admitted
 }
 
 // startedLocked is the number of executions the run started, or would
 // have in a dry run: what MaxStart caps. r.mu must be held.
 func (r *run) startedLocked() int { return r.sum.Started + r.sum.Restarted + r.sum.WouldStart }
 
-// failed handles an entry's error: an interruption is nobody's failure;
-// a transient error counts (and ends the run after MaxFailures); any other
-// code ends the run, as it would fail every entry.
-func (r *run) failed(ctx context.Context, e benchling.Entry, a Action, err error) error {
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		return nil
-	}
-	if exitcode.Resolve(err) != exitcode.Transient {
-		return err
+// record counts st, gives back its start slot and reports its action,
+// under the lock, then logs it. A failure (st.err) is handled so: an
+// interruption is nobody's failure; a transient error counts (and ends
+// the run after MaxFailures); any other code ends the run, as it would
+// fail every entry. The error returned stops the run.
+func (r *run) record(ctx context.Context, st step) error {
+	var stop error
+	if st.err != nil {
+		switch {
+		case ctx.Err() != nil && (errors.Is(st.err, context.Canceled) || errors.Is(st.err, context.DeadlineExceeded)):
+			st.err = nil
+		case exitcode.Resolve(st.err) != exitcode.Transient:
+			stop, st.err = st.err, nil
+		default:
+			st.action.Outcome, st.action.Error = OutcomeFailed, st.err.Error()
+		}
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sum.Failed++
-	if r.firstErr == nil {
-		r.firstErr = err
+	if st.admitted {
+		r.inflight-- // in the same critical section as the count, for the cap
+		r.settled.Broadcast()
 	}
-	a.Outcome, a.Error = OutcomeFailed, err.Error()
-	r.cfg.Report(a)
-	r.cfg.Logger.Warn("entry failed", "entity", e.ID, "modifiedAt", e.ModifiedAt, "error", err.Error())
-	if r.sum.Failed >= r.cfg.MaxFailures {
-		return exitcode.Wrap(fmt.Errorf("reconcile: %d entries failed, stopping early; the last: %w", r.sum.Failed, err), exitcode.Transient)
+	if st.stale {
+		r.sum.Stale++
 	}
-	return nil
+	switch st.action.Outcome {
+	case "":
+		if st.upToDate {
+			r.sum.UpToDate++
+		}
+	case OutcomeDeferred:
+		r.sum.Deferred++
+	case OutcomeWouldStart:
+		r.sum.WouldStart++
+	case OutcomeGaveUp:
+		r.sum.GaveUp++
+	case OutcomeAlreadyStarted:
+		r.sum.AlreadyStarted++
+	case OutcomeRestarted:
+		r.sum.Restarted++
+	case OutcomeStarted:
+		r.sum.Started++
+	case OutcomeFailed:
+		r.sum.Failed++
+		if r.firstErr == nil {
+			r.firstErr = st.err
+		}
+		if r.sum.Failed >= r.cfg.MaxFailures {
+			stop = exitcode.Wrap(fmt.Errorf("reconcile: %d entries failed, stopping early; the last: %w", r.sum.Failed, st.err), exitcode.Transient)
+		}
+	}
+	if st.action.Outcome != "" {
+		r.cfg.Report(st.action)
+	}
+	r.mu.Unlock()
+	r.log(st)
+	return stop
+}
+
+// log writes st's line.
+func (r *run) log(st step) {
+	log, a := r.cfg.Logger, st.action
+	switch a.Outcome {
+	case "":
+		if st.upToDate {
+			log.Debug("package up to date", "entity", a.Entity, "modifiedAt", a.ModifiedAt)
+		}
+	case OutcomeWouldStart:
+		log.Info("would start packaging", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "execution", a.Execution)
+	case OutcomeGaveUp:
+		log.Error("packaging given up: the version's execution and its restarts all ended without a package; start it by hand (job package --repackage)",
+			"entity", a.Entity, "modifiedAt", a.ModifiedAt, "executionArn", a.ARN, "status", a.PreviousStatus)
+	case OutcomeFailed:
+		log.Warn("entry failed", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "error", a.Error)
+	case OutcomeAlreadyStarted:
+		log.Info("packaging already started", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "executionArn", a.ARN, "status", a.PreviousStatus)
+	case OutcomeRestarted:
+		log.Info("packaging restarted", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "executionArn", a.ARN, "previousStatus", a.PreviousStatus)
+	case OutcomeStarted:
+		log.Info("packaging started", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "executionArn", a.ARN)
+	}
 }
 
 // check returns why e's package is stale, or "" when it is current (see
