@@ -1,22 +1,7 @@
-// Package extract streams the entries of a ZIP archive into a store (S3 or a
-// local folder), entry by entry, with bounded memory.
-//
-// The archive is treated as hostile. Before anything is written, [Run]
-// checks the whole central directory: entry names (see [CheckName]) and
-// names the caller reserved (Options.Reserved), encryption, compression
-// methods, the entry count and the declared total size against [Options]
-// limits, duplicate names, and entries that overlap (the non-recursive
-// "zip bomb" trick). While streaming it checks each local
-// header against the directory, the decompressed length and the CRC-32
-// (also when the CRC field is 0). When anything fails after objects were
-// written, Run deletes what it wrote in this run, so a failed export leaves
-// no partial package.
-//
-// Reading: the central directory comes through [Source]'s ReadAt; entry data
-// through Source.Stream, one sequential byte range per large entry and one
-// per run of small neighbouring entries, so the archive is fetched about
-// once, in few requests. Specification: PKWARE APPNOTE.TXT
-// (https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT).
+// Package extract streams the entries of a hostile ZIP archive into a
+// store (S3 or a local folder) with bounded memory, checking everything it
+// can before the first write and undoing its writes when it fails. See
+// docs/export.md; the format is PKWARE's APPNOTE.TXT.
 package extract
 
 import (
@@ -28,16 +13,13 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/zip"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
-	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/readers"
 )
 
@@ -198,132 +180,6 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-}
-
-// plan parses and checks the central directory. It returns the files in
-// archive order (by local header offset), each with its key and byte range.
-func plan(src Source, opts Options) ([]*entry, int, error) {
-	zr, err := zip.NewReader(src, src.Size())
-	if err != nil {
-		var c exitcode.Coder
-		if errors.As(err, &c) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, 0, fmt.Errorf("extract: read central directory: %w", err)
-		}
-		return nil, 0, fmt.Errorf("%w (%d bytes): %w", ErrNotZip, src.Size(), err)
-	}
-	if len(zr.File) > opts.MaxEntries {
-		return nil, 0, fmt.Errorf("%w: %d entries, the limit is %d", ErrTooManyEntries, len(zr.File), opts.MaxEntries)
-	}
-	lay, err := readLayout(src, src.Size(), zr.File)
-	if err != nil {
-		return nil, 0, err
-	}
-
-	all := make([]*entry, 0, len(zr.File))
-	files := make(map[string]bool, len(zr.File))
-	dirNames := make(map[string]bool)
-	var total uint64
-	for i, f := range zr.File {
-		isDir, err := CheckName(f.Name)
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := checkReserved(f.Name, opts.Reserved); err != nil {
-			return nil, 0, err
-		}
-		e := &entry{
-			name: f.Name, nameRaw: f.Name, method: f.Method, crc: f.CRC32,
-			off: lay.headerOffsets[i], isDir: isDir, flagDesc: f.Flags&flagDescriptor != 0,
-		}
-		switch {
-		case f.Flags&(flagEncrypted|flagStrongEncrypt|flagMaskedHeader) != 0 || f.Method == methodAES:
-			return nil, 0, fmt.Errorf("%w: entry %q", ErrEncrypted, f.Name)
-		case f.CompressedSize64 > uint64(src.Size()) || f.UncompressedSize64 > 1<<62:
-			return nil, 0, fmt.Errorf("%w: entry %q declares %d compressed bytes in a %d-byte archive", ErrOverlap, f.Name, f.CompressedSize64, src.Size())
-		}
-		e.csize, e.usize = int64(f.CompressedSize64), int64(f.UncompressedSize64)
-		if isDir {
-			if e.usize != 0 {
-				return nil, 0, fmt.Errorf("%w: directory entry %q holds %d bytes", ErrInsecurePath, f.Name, e.usize)
-			}
-			dirNames[strings.TrimSuffix(f.Name, "/")] = true
-			all = append(all, e)
-			continue
-		}
-		switch f.Method {
-		case methodStore, methodDeflate, methodZstd, methodZstdPKWare:
-		default:
-			return nil, 0, fmt.Errorf("%w: entry %q uses method %d (supported: 0 store, 8 deflate, 93 zstd)", ErrUnsupportedMethod, f.Name, f.Method)
-		}
-		if files[f.Name] {
-			return nil, 0, fmt.Errorf("%w: %q appears twice", ErrDuplicateName, f.Name)
-		}
-		files[f.Name] = true
-		if total += f.UncompressedSize64; total > uint64(opts.MaxTotalBytes) {
-			return nil, 0, fmt.Errorf("%w: the entries declare more than the %d-byte limit", ErrTooLarge, opts.MaxTotalBytes)
-		}
-		if e.key, err = Key(opts.Prefix, f.Name); err != nil {
-			return nil, 0, err
-		}
-		all = append(all, e)
-	}
-	for name := range files {
-		if dirNames[name] {
-			return nil, 0, fmt.Errorf("%w: %q is both a file and a folder", ErrDuplicateName, name)
-		}
-		for i := strings.IndexByte(name, '/'); i >= 0; i = nextSlash(name, i) {
-			if files[name[:i]] {
-				return nil, 0, fmt.Errorf("%w: %q is both a file and the folder of %q", ErrDuplicateName, name[:i], name)
-			}
-		}
-	}
-
-	// Place every entry: sorted by header offset, each must end before the
-	// next begins (or before the central directory).
-	slices.SortStableFunc(all, func(a, b *entry) int { return cmpInt64(a.off, b.off) })
-	for i, e := range all {
-		limit := lay.dirStart
-		if i+1 < len(all) {
-			limit = all[i+1].off
-		}
-		if e.off < 0 || e.off >= lay.dirStart {
-			return nil, 0, fmt.Errorf("%w: entry %q: its header offset %d lies outside the archive's data (0 to %d)", ErrTruncated, e.name, e.off, lay.dirStart)
-		}
-		if e.off+localHeaderLen+int64(len(e.nameRaw))+e.csize > limit {
-			other := "the central directory"
-			if i+1 < len(all) {
-				other = fmt.Sprintf("entry %q", all[i+1].name)
-			}
-			return nil, 0, fmt.Errorf("%w: entry %q (header at %d, %d bytes of data) overlaps %s at %d", ErrOverlap, e.name, e.off, e.csize, other, limit)
-		}
-		// The local extra field is at most 64 KiB; a data descriptor follows.
-		e.end = min(limit, e.off+localHeaderLen+int64(len(e.nameRaw))+0xffff+e.csize+dataDescriptorLen)
-	}
-	out := make([]*entry, 0, len(files))
-	for _, e := range all {
-		if !e.isDir {
-			out = append(out, e)
-		}
-	}
-	return out, len(all) - len(out), nil
-}
-
-func nextSlash(s string, i int) int {
-	j := strings.IndexByte(s[i+1:], '/')
-	if j < 0 {
-		return -1
-	}
-	return i + 1 + j
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // extractor runs one extraction.
