@@ -1,54 +1,7 @@
-// Package reconcile makes the packages in S3 agree with Benchling again: it
-// lists the entries modified in a window, compares each with its package,
-// and starts one packaging execution (statemachine/packaging.asl.json) per
-// entry whose package is missing, older than the entry or incomplete. It
-// is what job reconcile runs, daily and on `copilot job run`, to catch
-// webhooks that never arrived.
-//
-// # The window
-//
-// A run lists the entries modified after "since":
-//
-//   - [Config.Since], when the caller gives it (job reconcile --since);
-//   - else the lastSuccess of the state object, minus [Config.Overlap];
-//   - else, on the first run, now minus [Config.Window].
-//
-// The state object, <prefix>/.reconcile/state.json, is written only by a
-// run that finished without a failure, without an interruption, without
-// leaving stale entries unstarted (--max-start), not as a dry run, and
-// whose window reaches back at least as far as the state's: its
-// lastSuccess is the time that run started. The overlap covers entries
-// that were being modified while the previous run listed, and clock skew
-// between Benchling and the task: an entry listed twice costs an S3 GET
-// and, if its package is current, two HEADs.
-//
-// # Current packages
-//
-// A package is current when its entry.json names the entry with a
-// modifiedAt no older than the entry's, and its README.md exists and is no
-// older than that entry.json. The packaging machine writes entry.json
-// first and job export writes README.md after every file of the archive,
-// so a packaging run that failed in between leaves a current-looking
-// entry.json but no README.md, or the previous version's: incomplete.
-//
-// # Once per version
-//
-// Each execution is named after the entry id and its modifiedAt
-// ([ExecutionName]); Step Functions refuses a second execution of a name
-// it has seen (ExecutionAlreadyExists), so a rerun, or two runs at once,
-// never start the same version twice while its execution runs: such
-// entries count as already started (skipped). An execution of that name
-// that has ended while the package is still stale (it FAILED, TIMED_OUT,
-// was ABORTED, or SUCCEEDED and yet left no current package) is started
-// again as NAME-r1, NAME-r2, …, at most [MaxRestarts] times
-// ([Packager.Start]); those count as restarted, and a version that used
-// them all up as given up.
-//
-// # Pacing
-//
-// A run starts at most [Config.MaxStart] executions, and at most one
-// StartExecution call per [Config.StartInterval]: each execution makes
-// several Benchling calls, and the tenant allows 60 requests per 30 s.
+// Package reconcile makes the packages in S3 agree with Benchling again
+// (job reconcile): it starts one packaging execution per entry whose
+// package is missing, older or incomplete. See docs/architecture.md
+// ("Reconcile: how a run decides").
 package reconcile
 
 import (
