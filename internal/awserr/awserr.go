@@ -46,13 +46,16 @@ var s3ConfigCodes = map[string]bool{
 
 // S3Code is the exit code of an S3 error left after the SDK's retries:
 // [exitcode.Usage] for a configuration fault (no such bucket, access
-// denied, a bucket in another region, bad credentials), and for a 3xx
+// denied, a bucket in another region, bad credentials, credentials that
+// cannot be had ([CredentialsError]: only a client built with
+// [TagCredentials] reports them)), and for a 3xx
 // or 4xx answer without a body (a HEAD's: 403, 301, 400), which names
 // only its status; [exitcode.Transient] for everything else (network, 5xx,
 // throttling, and a 4xx with an error code not listed, as before).
 func S3Code(err error) int {
 	var ae smithy.APIError
-	if errors.As(err, &ae) && s3ConfigCodes[ae.ErrorCode()] {
+	var noCreds *CredentialsError
+	if errors.As(err, &ae) && s3ConfigCodes[ae.ErrorCode()] || errors.As(err, &noCreds) {
 		return exitcode.Usage
 	}
 	if status, ok := httpStatus(err); ok && status >= 300 && status < 500 && status != http.StatusTooManyRequests &&
