@@ -36,13 +36,9 @@ type packageOpts struct {
 	secret string
 	// newSFN builds the Step Functions client (starts and, with --wait,
 	// describes executions).
-	newSFN func(ctx context.Context) (packageSFN, error)
+	newSFN func(ctx context.Context) (sfn.API, error)
 	now    func() time.Time
 }
-
-// packageSFN is the Step Functions API "job package" uses: through
-// [reconcile.Packager] to start, and [sfn.Client.Describe] to wait.
-type packageSFN = sfn.API
 
 func newPackageFlags(v *packageVars) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("package", pflag.ContinueOnError)
@@ -149,7 +145,7 @@ func runPackage(ctx context.Context, args []string, env Env) int {
 	}
 	secret, _ := env.Lookup(envClientSecret)
 	o := &packageOpts{packageVars: v, ids: dedupe(fs.Args()), secret: secret, now: time.Now,
-		newSFN: func(ctx context.Context) (packageSFN, error) { return newSFNClient(ctx, env) }}
+		newSFN: func(ctx context.Context) (sfn.API, error) { return newSFNClient(ctx, env) }}
 	return o.run(ctx, env, log)
 }
 
@@ -260,7 +256,7 @@ func (o *packageOpts) startOne(ctx context.Context, bench entryGetter, p *reconc
 
 // waitAll describes the started executions every poll interval until each
 // has ended, --timeout passes or ctx ends, and prints each outcome.
-func (o *packageOpts) waitAll(ctx context.Context, client packageSFN, execs []packageExecution, env Env, log *slog.Logger) {
+func (o *packageOpts) waitAll(ctx context.Context, client sfn.API, execs []packageExecution, env Env, log *slog.Logger) {
 	wctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	var pending []int

@@ -39,16 +39,12 @@ type verifyOpts struct {
 	// stdin is read for --request - (Env.Stdin).
 	stdin io.Reader
 	// newDescriber builds the Step Functions client for --execution-arn.
-	newDescriber func(ctx context.Context) (executionDescriber, error)
+	newDescriber func(ctx context.Context) (sfn.API, error)
 	// httpClient fetches the key set; nil means the webhook package's default.
 	httpClient *http.Client
 	// jwksAttempts is how often the key set GET is tried; 0 means the default.
 	jwksAttempts int
 }
-
-// executionDescriber is the Step Functions API "job verify" calls through
-// [sfn.Client.Describe].
-type executionDescriber = sfn.API
 
 // maxRequestOverhead is what an API Gateway request may hold besides its
 // body: headers, the request context, base64 expansion aside.
@@ -159,7 +155,7 @@ func parseVerify(args []string, env Env) (*verifyOpts, *slog.Logger, int) {
 	o := &verifyOpts{
 		verifyVars: v,
 		stdin:      env.Stdin,
-		newDescriber: func(ctx context.Context) (executionDescriber, error) {
+		newDescriber: func(ctx context.Context) (sfn.API, error) {
 			return newSFNClient(ctx, env)
 		},
 	}

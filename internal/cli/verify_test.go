@@ -429,7 +429,7 @@ func TestDescribeCredentialsFailure(t *testing.T) {
 			e := Env{Stdout: &out, Stderr: &errb, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 			o, log, _ := parseVerify([]string{"--execution-arn", arn}, e)
 			require.NotNil(t, log)
-			o.newDescriber = func(context.Context) (executionDescriber, error) { return sfn.NewAPI(cfg), nil }
+			o.newDescriber = func(context.Context) (sfn.API, error) { return sfn.NewAPI(cfg), nil }
 			hits := sfnSrv.hits.Load()
 			code := o.run(context.Background(), e, log)
 			require.Equal(t, tc.code, code, errb.String())
