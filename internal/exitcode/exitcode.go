@@ -1,6 +1,6 @@
-// Package exitcode is the one place where errors become process exit codes.
-//
-// The table (also in the README):
+// Package exitcode defines the process exit codes and resolves an error
+// to its code; internal/awserr classifies the errors of AWS calls
+// (docs/architecture.md). The table, also in the README:
 //
 //	0   OK          the job did what it was asked
 //	1   Internal    an unexpected error: a bug, or a case nobody classified
@@ -11,9 +11,8 @@
 //	                built-in retries, a download cut too often
 //	130 / 143       interrupted by SIGINT / SIGTERM (128 + signal number)
 //
-// Packages attach a code to an error by implementing [Coder] on an error
-// type somewhere in the chain (errors.As finds it), or by wrapping with
-// [Wrap]. [Resolve] maps any error to its code.
+// An error carries its code through a [Coder] in its chain ([Wrap],
+// [NewSentinel]); [Resolve] maps any error to its code.
 package exitcode
 
 import (
