@@ -1,6 +1,6 @@
 // Package cli is the job binary's subcommands: flags and environment,
-// logging, the result line and metrics around the work of the other
-// packages. See the README, "job export" and on.
+// logging, the result line and metrics around the other packages' work.
+// The commands are documented in README.md and docs/.
 package cli
 
 import (

@@ -94,7 +94,7 @@ func (o *tenantOpts) validate(env Env, needMachine bool) []error {
 
 // newBenchling builds the Benchling client; its retries log to log.
 func (o *tenantOpts) newBenchling(log *slog.Logger) (*benchling.Client, error) {
-	return benchling.New(benchling.Config{BaseURL: o.baseURL, ClientID: o.clientID, ClientSecret: o.secret, Logger: log})
+	return benchling.New(benchling.Config{BaseURL: o.tenantURL, ClientID: o.clientID, ClientSecret: o.secret, Logger: log})
 }
 
 // packager returns the packaging starter for client.

@@ -30,7 +30,7 @@ var verifyCommand = command{
 	synopsis: "job verify (--execution-arn ARN | --request FILE) --app-definition-id ID [flags]",
 	about: "Verifies a Benchling webhook: body, source IP, headers, timestamp, signature versions,\n" +
 		"app definition, that \"payload\" is the body, then the ECDSA signature against the app's\n" +
-		"JSON Web Key Set. Exit 0 verified, 3 rejected, 4 transient, 2 configuration (docs/verify.md).\n",
+		"JSON Web Key Set. Which check gives which exit code: docs/verify.md, \"Exit codes and output\".\n",
 	envFlag: flagAppDefinitionID,
 	newOpts: func(fs *pflag.FlagSet) opts {
 		o := &verifyOpts{}
