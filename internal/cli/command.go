@@ -22,8 +22,9 @@ type command struct {
 	envFlag string
 	// args: the command takes positional arguments (job package's ids).
 	args bool
-	// newOpts binds the command's flags to a new opts.
-	newOpts func(fs *pflag.FlagSet) opts
+	// newOpts binds the command's flags to a new opts, with its
+	// dependencies built from env.
+	newOpts func(fs *pflag.FlagSet, env Env) opts
 }
 
 // opts is a command's configuration: its vars (the raw flags), what
@@ -81,7 +82,7 @@ func (c command) main(ctx context.Context, args []string, env Env) int {
 // error, or a configuration validate refused (its result line printed).
 func (c command) parse(args []string, env Env) (opts, *session, int) {
 	fs := newFlagSet(c.name)
-	o := c.newOpts(fs)
+	o := c.newOpts(fs, env)
 	var lv logVars
 	lv.bind(fs)
 	fs.SetOutput(env.Stderr)

@@ -28,7 +28,7 @@ var exportCommand = command{
 	synopsis: "job export --download-url URL (--registry BUCKET --package-name PREFIX | --local-dir DIR) [flags]",
 	about:    "Streams a Benchling export ZIP into S3 under <package-name>/, entry by entry.\n",
 	envFlag:  flagDownloadURL,
-	newOpts: func(fs *pflag.FlagSet) opts {
+	newOpts: func(fs *pflag.FlagSet, _ Env) opts {
 		o := &exportOpts{}
 		o.exportVars.bind(fs)
 		return o

@@ -35,8 +35,8 @@ var packageCommand = command{
 		"The exit code is the worst entry's (docs/operations.md, \"Package one entry now\").\n",
 	envFlag: flagRegistry,
 	args:    true,
-	newOpts: func(fs *pflag.FlagSet) opts {
-		o := &packageOpts{now: time.Now}
+	newOpts: func(fs *pflag.FlagSet, env Env) opts {
+		o := &packageOpts{now: time.Now, newSFN: func(ctx context.Context) (packageSFN, error) { return newSFNClient(ctx, env) }}
 		o.packageVars.bind(fs)
 		return o
 	},
@@ -97,8 +97,6 @@ func (o *packageOpts) validate(s *session, args []string) error {
 	if o.pollInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--%s must be positive", flagPollInterval))
 	}
-	env := s.Env
-	o.newSFN = func(ctx context.Context) (packageSFN, error) { return newSFNClient(ctx, env) }
 	return errors.Join(errs...)
 }
 

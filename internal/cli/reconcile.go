@@ -129,7 +129,7 @@ var reconcileCommand = command{
 		"The worker's default command, run daily by the schedule and by `copilot job run`.\n" +
 		"Details, metrics and exit codes: docs/operations.md, \"Reconcile\".\n",
 	envFlag: flagBenchlingBaseURL,
-	newOpts: func(fs *pflag.FlagSet) opts {
+	newOpts: func(fs *pflag.FlagSet, _ Env) opts {
 		o := &reconcileOpts{}
 		o.reconcileVars.bind(fs)
 		return o

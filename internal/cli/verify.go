@@ -32,8 +32,10 @@ var verifyCommand = command{
 		"app definition, that \"payload\" is the body, then the ECDSA signature against the app's\n" +
 		"JSON Web Key Set. Which check gives which exit code: docs/verify.md, \"Exit codes and output\".\n",
 	envFlag: flagAppDefinitionID,
-	newOpts: func(fs *pflag.FlagSet) opts {
-		o := &verifyOpts{}
+	newOpts: func(fs *pflag.FlagSet, env Env) opts {
+		o := &verifyOpts{stdin: env.Stdin, newDescriber: func(ctx context.Context) (executionDescriber, error) {
+			return newSFNClient(ctx, env)
+		}}
 		o.verifyVars.bind(fs)
 		return o
 	},
@@ -88,7 +90,7 @@ func (v *verifyVars) bind(fs *pflag.FlagSet) {
 
 // validate checks the whole configuration before any I/O and parses the
 // allow list.
-func (o *verifyOpts) validate(s *session, _ []string) error {
+func (o *verifyOpts) validate(*session, []string) error {
 	v := &o.verifyVars
 	var errs []error
 	switch {
@@ -110,11 +112,7 @@ func (o *verifyOpts) validate(s *session, _ []string) error {
 	if v.tolerance <= 0 {
 		errs = append(errs, fmt.Errorf("--%s must be positive", flagTolerance))
 	}
-	o.allowed, o.stdin = allowed, s.Stdin
-	env := s.Env
-	o.newDescriber = func(ctx context.Context) (executionDescriber, error) {
-		return newSFNClient(ctx, env)
-	}
+	o.allowed = allowed
 	return errors.Join(errs...)
 }
 
