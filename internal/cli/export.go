@@ -224,8 +224,17 @@ func (o *exportOpts) export(ctx context.Context, s *session) (export.Result, err
 	defer closeStore()
 	var progress extract.Progress
 	rep := startReporter(ctx, &progress, s.log, s.Stderr, o.progressInterval)
-	defer rep.stop()
-	return export.Run(ctx, o.config(st, &progress, s))
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			rep.stop()
+		}
+	}
+	defer stop()
+	cfg := o.config(st, &progress, s)
+	cfg.Extracted = stop // the bar's last line comes before the README's log line
+	return export.Run(ctx, cfg)
 }
 
 // newStore opens the export's destination: a folder with --local-dir,

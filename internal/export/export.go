@@ -69,6 +69,9 @@ type Config struct {
 	Extract extract.Options
 	// Logger receives the export's log lines; nil discards them.
 	Logger *slog.Logger
+	// Extracted, if set, is called once the archive's files are stored
+	// or have failed, before README.md: where a progress display ends.
+	Extracted func()
 }
 
 // Result is what an export did.
@@ -117,6 +120,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		opts.Reserved = quiltpkg.Reserved()
 	}
 	res, err := extract.Run(ctx, src, c.Store, opts)
+	if c.Extracted != nil {
+		c.Extracted()
+	}
 	out := Result{Stats: src.Stats(), ArchiveSize: src.Size()}
 	if err != nil {
 		return out, err
