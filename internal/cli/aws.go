@@ -7,8 +7,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"benchling-webhook/internal/exitcode"
+)
+
+// The SDK's attempts per call when AWS_MAX_ATTEMPTS is unset.
+const (
+	// s3MaxAttempts is job export's: a long export outlasts more throttling.
+	s3MaxAttempts = 8
+	// apiMaxAttempts is verify's, reconcile's and package's (S3 and Step
+	// Functions).
+	apiMaxAttempts = 5
 )
 
 // loadAWSConfig loads the standard SDK configuration, once per command:
@@ -33,4 +43,15 @@ func loadAWSConfig(ctx context.Context, env Env, maxAttempts int, opts ...func(*
 		return aws.Config{}, exitcode.Wrap(errors.New("no AWS region: set AWS_REGION"), exitcode.Usage)
 	}
 	return cfg, nil
+}
+
+// s3ClientFromConfig builds the S3 client of every command: path-style
+// addressing when an endpoint is set (AWS_ENDPOINT_URL_S3 or
+// AWS_ENDPOINT_URL: a local S3 server has no per-bucket host names).
+func s3ClientFromConfig(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if o.BaseEndpoint != nil || cfg.BaseEndpoint != nil {
+			o.UsePathStyle = true
+		}
+	})
 }

@@ -1,6 +1,6 @@
-// Package cli implements the job binary's subcommands: parsing flags and
-// environment, building the dependencies, running the work in internal/
-// packages, and turning the outcome into output and an exit code.
+// Package cli is the job binary's subcommands: flags and environment,
+// logging, the result line and metrics around the other packages' work.
+// The commands are documented in README.md and docs/.
 package cli
 
 import (
@@ -40,9 +40,7 @@ Usage:
   job version          print the version
   job help             print this help
 
-Run "job COMMAND --help" for a command's flags. Exit codes: 0 ok, 1 internal error,
-2 usage or configuration, 3 bad input (a retry cannot help), 4 transient
-(a retry may help), 130/143 interrupted by SIGINT/SIGTERM.
+Run "job COMMAND --help" for a command's flags. Exit codes: README.md, "Exit codes".
 `
 
 // Run runs the subcommand named by args[0] and returns the exit code.
@@ -59,13 +57,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	switch args[0] {
 	case "export":
-		return runExport(ctx, args[1:], env)
+		return exportCommand.main(ctx, args[1:], env)
 	case "verify":
-		return runVerify(ctx, args[1:], env)
+		return verifyCommand.main(ctx, args[1:], env)
 	case "reconcile":
-		return runReconcile(ctx, args[1:], env)
+		return reconcileCommand.main(ctx, args[1:], env)
 	case "package":
-		return runPackage(ctx, args[1:], env)
+		return packageCommand.main(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, Version)
 		return exitcode.OK

@@ -18,6 +18,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
+	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/emf/emftest"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/render"
@@ -81,7 +82,7 @@ func TestByteSize(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "p", concurrency: 4, bufferMemory: 60 << 20, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
-	require.NoError(t, ok.validate())
+	require.NoError(t, validateExport(ok))
 	tests := map[string]struct {
 		edit func(*exportVars)
 		want string
@@ -102,15 +103,9 @@ func TestValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			v := ok
 			tc.edit(&v)
-			require.ErrorContains(t, v.validate(), tc.want)
+			require.ErrorContains(t, validateExport(v), tc.want)
 		})
 	}
-}
-
-func TestDestination(t *testing.T) {
-	require.Equal(t, "out", destination(exportVars{localDir: "out/"}, ""))
-	require.Equal(t, filepath.Join("out", "benchling", "etr_1"), destination(exportVars{localDir: "out"}, "benchling/etr_1"))
-	require.Equal(t, "s3://b/benchling/etr_1/", destination(exportVars{registry: "b"}, "benchling/etr_1"))
 }
 
 // TestRunInProcess runs the command through Run, as main does.
@@ -177,18 +172,18 @@ func TestValidateCatalogHost(t *testing.T) {
 		v := ok
 		v.catalogHost = host
 		if valid {
-			require.NoError(t, v.validate(), host)
+			require.NoError(t, validateExport(v), host)
 		} else {
-			require.ErrorContains(t, v.validate(), "--catalog-host", host)
+			require.ErrorContains(t, validateExport(v), "--catalog-host", host)
 		}
 	}
 }
 
-// fixtureEntry returns the entry of internal/render's fixture, minified
+// fixtureEntry returns the entry of internal/benchling's fixture, minified
 // and without the {"entry":…} wrapper, as the state machine stores it.
 func fixtureEntry(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "render", "testdata", "entry.json"))
+	b, err := os.ReadFile(filepath.Join("..", "benchling", "testdata", "entry.json"))
 	require.NoError(t, err)
 	var whole struct{ Entry json.RawMessage }
 	require.NoError(t, json.Unmarshal(b, &whole))
@@ -242,7 +237,7 @@ func TestExportReadmeLocal(t *testing.T) {
 
 	got, err := os.ReadFile(filepath.Join(pkg, "README.md"))
 	require.NoError(t, err)
-	entry, err := render.DecodeEntry(fixtureEntry(t))
+	entry, err := benchling.DecodeEntry(fixtureEntry(t))
 	require.NoError(t, err)
 	files := make([]render.File, len(m.Entries))
 	for i, e := range m.Entries {
@@ -282,7 +277,7 @@ func TestExportReadmeFailures(t *testing.T) {
 		"missing entry.json": {zipPath, func(*testing.T, string) {}, exitcode.Usage,
 			"entry.json: not found: with --readme the state machine must write entry.json before the export runs", nil},
 		"entry.json not JSON": {zipPath, func(t *testing.T, pkg string) { writeFile(t, pkg, "entry.json", "<html>") }, exitcode.BadInput,
-			"render: invalid entry JSON", []string{"entry.json"}},
+			"benchling: invalid entry JSON", []string{"entry.json"}},
 		"entry.json without id": {zipPath, func(t *testing.T, pkg string) { writeFile(t, pkg, "entry.json", `{"entry":{"name":"x"}}`) }, exitcode.BadInput,
 			`no "id"`, []string{"entry.json"}},
 		"reserved name in archive": {reservedZip, func(t *testing.T, pkg string) { writeFile(t, pkg, "entry.json", string(fixtureEntry(t))) }, exitcode.BadInput,

@@ -143,3 +143,15 @@ func (r *reporter) stop() {
 		r.mu.Unlock()
 	}
 }
+
+// jsonLogs reports whether newLogger writes JSON for format on w: the
+// metric line is for CloudWatch, never for a person at a terminal.
+func jsonLogs(format string, w io.Writer) bool {
+	switch format {
+	case "json":
+		return true
+	case "auto", "":
+		return !isTerminal(w)
+	}
+	return false
+}

@@ -14,9 +14,32 @@ import (
 
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/reconcile"
 	"benchling-webhook/internal/sfn"
 )
+
+var packageCommand = command{
+	name:     "package",
+	synopsis: "job package [flags] ENTRY_ID...",
+	about: "Starts the packaging state machine for each entry (etr_…) now, named as job reconcile names it\n" +
+		"(the entry id and its modifiedAt, read from Benchling), and prints each execution's ARN, or\n" +
+		"\"already started: ARN\" when this version already has one that is RUNNING or SUCCEEDED; one that\n" +
+		"FAILED, TIMED_OUT or was ABORTED is started again as NAME-r1 (up to NAME-r5; --repackage forces a\n" +
+		"new execution). It needs states:StartExecution and states:DescribeExecution. For an operator with AWS credentials:\n" +
+		"the settings are the task's (BENCHLING_BASE_URL, BENCHLING_CLIENT_ID, REGISTRY, PACKAGE_PREFIX,\n" +
+		"PACKAGING_STATE_MACHINE_ARN) and the client secret comes from BENCHLING_CLIENT_SECRET only, e.g.\n" +
+		"  export BENCHLING_CLIENT_SECRET=$(aws secretsmanager get-secret-value \\\n" +
+		"    --secret-id APP/ENV/benchling-client-secret --query SecretString --output text)\n" +
+		"The exit code is the worst entry's (docs/operations.md, \"Package one entry now\").\n",
+	envFlag: flagRegistry,
+	args:    true,
+	newOpts: func(fs *pflag.FlagSet, env Env) opts {
+		o := &packageOpts{now: time.Now, newSFN: func(ctx context.Context) (sfn.API, error) { return newSFNClient(ctx, env) }}
+		o.packageVars.bind(fs)
+		return o
+	},
+}
 
 // packageVars holds the raw flag values of "job package".
 type packageVars struct {
@@ -25,43 +48,37 @@ type packageVars struct {
 	timeout      time.Duration
 	pollInterval time.Duration
 	repackage    bool
-	logFormat    string
-	logLevel     string
 }
 
 // packageOpts is packageVars plus what "job package" depends on.
 type packageOpts struct {
 	packageVars
+	tenant tenantOpts
 	ids    []string
-	secret string
 	// newSFN builds the Step Functions client (starts and, with --wait,
 	// describes executions).
 	newSFN func(ctx context.Context) (sfn.API, error)
 	now    func() time.Time
 }
 
-func newPackageFlags(v *packageVars) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("package", pflag.ContinueOnError)
-	fs.SortFlags = false
-	addTenantFlags(fs, &v.tenantVars)
-	fs.BoolVar(&v.wait, flagWait, false, "Wait for the executions to end (DescribeExecution every --poll-interval) and print each one's status, with its error and cause when it did not succeed.")
+func (v *packageVars) bind(fs *pflag.FlagSet) {
+	v.tenantVars.bind(fs)
+	fs.BoolVar(&v.wait, flagWait, false, "Wait for the executions to end (DescribeExecution every --poll-interval) and print each one's status.")
 	fs.DurationVar(&v.timeout, flagTimeout, 30*time.Minute, "With --wait, stop waiting after this long (exit 4 if an execution is still running; it keeps running).")
 	fs.DurationVar(&v.pollInterval, flagPollInterval, 5*time.Second, "With --wait, how often each running execution is described.")
-	fs.BoolVar(&v.repackage, flagRepackage, false, "Package an entry again even if this version was packaged before, or is being packaged: the execution name gets a -rYYYYMMDDTHHMMSSZ suffix, so Step Functions does not refuse it as already started. "+
-		"Without it, a version whose execution FAILED, TIMED_OUT or was ABORTED is started again as NAME-r1 (up to NAME-r5), and one whose execution is RUNNING or SUCCEEDED is reported as already started.")
-	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
-	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
-	return fs
+	fs.BoolVar(&v.repackage, flagRepackage, false, "Package an entry again even if this version was packaged, or is being packaged (a -rYYYYMMDDTHHMMSSZ name suffix).")
 }
 
 // validate checks the configuration and the ids before any I/O.
-func (o *packageOpts) validate() error {
-	errs := o.tenantVars.validate(o.secret, true)
+func (o *packageOpts) validate(s *session, args []string) error {
+	o.ids = dedupe(args)
+	o.tenant.tenantVars = o.tenantVars
+	errs := o.tenant.validate(s.Env, true)
 	if len(o.ids) == 0 {
 		errs = append(errs, errors.New("name at least one entry id (etr_…)"))
 	}
 	for _, id := range o.ids {
-		if !reconcile.ValidEntity(id) {
+		if !quiltpkg.ValidEntryID(id) {
 			errs = append(errs, fmt.Errorf("%q is not an entry id (etr_ and letters or digits)", id))
 		}
 	}
@@ -105,50 +122,6 @@ type packageResult struct {
 	ErrorKind  string             `json:"errorKind,omitempty"`
 }
 
-func runPackage(ctx context.Context, args []string, env Env) int {
-	var v packageVars
-	fs := newPackageFlags(&v)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: job package [flags] ENTRY_ID...\n\n"+
-			"Starts the packaging state machine for each entry (etr_…) now, named as job reconcile names it\n"+
-			"(the entry id and its modifiedAt, read from Benchling), and prints each execution's ARN, or\n"+
-			"\"already started: ARN\" when this version already has one that is RUNNING or SUCCEEDED; one that\n"+
-			"FAILED, TIMED_OUT or was ABORTED is started again as NAME-r1 (up to NAME-r5; --repackage forces a\n"+
-			"new execution). It needs states:StartExecution and states:DescribeExecution. For an operator with AWS credentials:\n"+
-			"the settings are the task's (BENCHLING_BASE_URL, BENCHLING_CLIENT_ID, REGISTRY, PACKAGE_PREFIX,\n"+
-			"PACKAGING_STATE_MACHINE_ARN) and the client secret comes from BENCHLING_CLIENT_SECRET only, e.g.\n"+
-			"  export BENCHLING_CLIENT_SECRET=$(aws secretsmanager get-secret-value \\\n"+
-			"    --secret-id APP/ENV/benchling-client-secret --query SecretString --output text)\n"+
-			"Exit codes (the worst entry's): 0 all started (with --wait: all succeeded); 2 usage or\n"+
-			"configuration (a malformed id, missing settings, access denied, no such state machine);\n"+
-			"3 an entry Benchling does not know; 1 with --wait, an execution FAILED, TIMED_OUT or ABORTED;\n"+
-			"4 transient (Benchling or Step Functions unreachable or throttled after retries; with --wait,\n"+
-			"still running at --timeout); 130/143 interrupted (started executions keep running).\n"+
-			"Every flag can also come from the environment: --registry from REGISTRY, and so on.\n\nFlags:\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitcode.OK
-		}
-		fmt.Fprintf(env.Stderr, "job package: %v\n", err)
-		return exitcode.Usage
-	}
-	if err := applyEnv(fs, env.Lookup); err != nil {
-		fmt.Fprintf(env.Stderr, "job package: %v\n", err)
-		return exitcode.Usage
-	}
-	log, err := newLogger(env.Stderr, v.logFormat, v.logLevel)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "job package: %v\n", err)
-		return exitcode.Usage
-	}
-	secret, _ := env.Lookup(envClientSecret)
-	o := &packageOpts{packageVars: v, ids: dedupe(fs.Args()), secret: secret, now: time.Now,
-		newSFN: func(ctx context.Context) (sfn.API, error) { return newSFNClient(ctx, env) }}
-	return o.run(ctx, env, log)
-}
-
 // dedupe returns ids without repeats, in order.
 func dedupe(ids []string) []string {
 	var out []string
@@ -160,30 +133,29 @@ func dedupe(ids []string) []string {
 	return out
 }
 
+func (o *packageOpts) invalid(s *session, err error) {
+	o.printResult(s.Env, nil, 0, exitcode.Usage, err)
+}
+
 // run packages the entries and prints the result; it returns the exit code.
-func (o *packageOpts) run(ctx context.Context, env Env, log *slog.Logger) int {
+func (o *packageOpts) run(ctx context.Context, s *session) int {
 	start := o.now()
-	if err := o.validate(); err != nil {
-		err = exitcode.Wrap(err, exitcode.Usage)
-		log.Error("invalid configuration", "error", err.Error())
-		o.printResult(env, nil, 0, exitcode.Usage, err)
-		return exitcode.Usage
-	}
-	execs, err := o.packageAll(ctx, env, log)
+	log := s.log
+	execs, err := o.packageAll(ctx, s.Env, log)
 	code, err := resolve(ctx, err)
 	if err != nil {
 		log.Error("package failed", "error", err.Error(), "exitCode", code, "kind", exitcode.Name(code))
 	} else {
 		log.Info("package done", "entries", len(execs), "waited", o.wait)
 	}
-	o.printResult(env, execs, o.now().Sub(start), code, err)
+	o.printResult(s.Env, execs, o.now().Sub(start), code, err)
 	return code
 }
 
 // packageAll starts (and with --wait, waits for) every entry. The error
 // joins the entries' errors, with the worst exit code among them.
 func (o *packageOpts) packageAll(ctx context.Context, env Env, log *slog.Logger) ([]packageExecution, error) {
-	bench, err := o.newBenchling(o.secret, log)
+	bench, err := o.tenant.newBenchling(log)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +163,7 @@ func (o *packageOpts) packageAll(ctx context.Context, env Env, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	p := o.packager(client)
+	p := o.tenant.packager(client)
 	var suffix string
 	if o.repackage {
 		suffix = "r" + o.now().UTC().Format("20060102T150405Z")

@@ -16,7 +16,7 @@ import (
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/emf"
 	"benchling-webhook/internal/exitcode"
-	"benchling-webhook/internal/extract"
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/reconcile"
 	"benchling-webhook/internal/sfn"
 	"benchling-webhook/internal/store"
@@ -37,16 +37,30 @@ type tenantVars struct {
 	machineARN string
 }
 
-func addTenantFlags(fs *pflag.FlagSet, v *tenantVars) {
-	fs.StringVar(&v.baseURL, flagBenchlingBaseURL, "", "The Benchling tenant's URL, https://TENANT.benchling.com. Required.")
-	fs.StringVar(&v.clientID, flagBenchlingClientID, "", "The Benchling app's OAuth client id. Required. Its secret is read from the environment variable "+envClientSecret+" only (in the task, the manifest's secrets put it there from Secrets Manager).")
-	fs.StringVar(&v.registry, flagRegistry, "", "The S3 bucket that holds the packages. Required.")
-	fs.StringVar(&v.prefix, flagPackagePrefix, "", `The package name prefix, e.g. "benchling": entry E is packaged as <prefix>/E. Required.`)
-	fs.StringVar(&v.machineARN, flagPackagingStateMachineARN, "", "The ARN of the packaging state machine, which the executions are started on. Required.")
+// tenantOpts are tenantVars checked and normalised.
+type tenantOpts struct {
+	tenantVars
+	// secret is the Benchling app's client secret (envClientSecret).
+	secret string
+	// pkgPrefix is --package-prefix as quiltpkg.CheckPrefix returns it.
+	pkgPrefix string
+	// tenantURL is --benchling-base-url without trailing slashes.
+	tenantURL string
 }
 
-// validate checks the shared settings; needMachine is false for a dry run.
-func (v *tenantVars) validate(secret string, needMachine bool) []error {
+func (v *tenantVars) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&v.baseURL, flagBenchlingBaseURL, "", "The Benchling tenant's URL, https://TENANT.benchling.com. Required.")
+	fs.StringVar(&v.clientID, flagBenchlingClientID, "", "The Benchling app's OAuth client id. Required; its secret comes from "+envClientSecret+" only.")
+	fs.StringVar(&v.registry, flagRegistry, "", "The S3 bucket that holds the packages. Required.")
+	fs.StringVar(&v.prefix, flagPackagePrefix, "", `The package name prefix, e.g. "benchling": entry E is packaged as <prefix>/E. Required.`)
+	fs.StringVar(&v.machineARN, flagPackagingStateMachineARN, "", "The ARN of the packaging state machine the executions are started on. Required.")
+}
+
+// validate checks the shared settings and reads the secret from the
+// environment; needMachine is false for a dry run.
+func (o *tenantOpts) validate(env Env, needMachine bool) []error {
+	v := &o.tenantVars
+	o.secret, _ = env.Lookup(envClientSecret)
 	var errs []error
 	required := func(val, flag string) {
 		if val == "" {
@@ -57,14 +71,17 @@ func (v *tenantVars) validate(secret string, needMachine bool) []error {
 	required(v.clientID, flagBenchlingClientID)
 	required(v.registry, flagRegistry)
 	required(v.prefix, flagPackagePrefix)
-	if secret == "" {
+	if o.secret == "" {
 		errs = append(errs, fmt.Errorf("the environment variable %s (the Benchling app's client secret) is required", envClientSecret))
 	}
 	if v.prefix != "" {
-		if _, err := extract.CheckPrefix(v.prefix, false); err != nil {
+		p, err := quiltpkg.CheckPrefix(v.prefix, false)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("--%s: %w", flagPackagePrefix, err))
 		}
+		o.pkgPrefix = p
 	}
+	o.tenantURL = strings.TrimRight(v.baseURL, "/")
 	if needMachine || v.machineARN != "" {
 		required(v.machineARN, flagPackagingStateMachineARN)
 		if v.machineARN != "" {
@@ -77,26 +94,47 @@ func (v *tenantVars) validate(secret string, needMachine bool) []error {
 }
 
 // newBenchling builds the Benchling client; its retries log to log.
-func (v *tenantVars) newBenchling(secret string, log *slog.Logger) (*benchling.Client, error) {
-	return benchling.New(benchling.Config{BaseURL: v.baseURL, ClientID: v.clientID, ClientSecret: secret, Logger: log})
+func (o *tenantOpts) newBenchling(log *slog.Logger) (*benchling.Client, error) {
+	return benchling.New(benchling.Config{BaseURL: o.tenantURL, ClientID: o.clientID, ClientSecret: o.secret, Logger: log})
 }
 
 // packager returns the packaging starter for client.
-func (v *tenantVars) packager(client sfn.API) *reconcile.Packager {
-	prefix, _ := extract.CheckPrefix(v.prefix, false)
-	return &reconcile.Packager{Client: client, StateMachineARN: v.machineARN, Registry: v.registry,
-		Prefix: prefix, BaseURL: strings.TrimRight(v.baseURL, "/")}
+func (o *tenantOpts) packager(client sfn.API) *reconcile.Packager {
+	return &reconcile.Packager{Client: client, StateMachineARN: o.machineARN, Registry: o.registry,
+		Prefix: o.pkgPrefix, BaseURL: o.tenantURL}
 }
 
 // awsClients loads the SDK configuration once (AWS_REGION, the credential
-// chain, AWS_ENDPOINT_URL_S3 / _SFN, AWS_MAX_ATTEMPTS: 5 attempts when
-// unset) and returns the S3 and Step Functions clients.
+// chain, AWS_ENDPOINT_URL_S3 / _SFN, AWS_MAX_ATTEMPTS: [apiMaxAttempts]
+// when unset) and returns the S3 and Step Functions clients.
 func awsClients(ctx context.Context, env Env) (*s3.Client, sfn.API, error) {
-	cfg, err := loadAWSConfig(ctx, env, 5)
+	cfg, err := loadAWSConfig(ctx, env, apiMaxAttempts)
 	if err != nil {
 		return nil, nil, err
 	}
 	return s3ClientFromConfig(cfg), sfn.NewAPI(cfg), nil
+}
+
+var reconcileCommand = command{
+	name:     "reconcile",
+	synopsis: "job reconcile [flags]",
+	about: "Packages what webhooks missed: lists the Benchling entries modified since the last successful\n" +
+		"run (recorded in s3://REGISTRY/PACKAGE_PREFIX/.reconcile/state.json; --window on the first run),\n" +
+		"and starts one packaging execution per entry whose package is missing, older than the entry, or\n" +
+		"incomplete (no README.md, which job export writes last, or one older than entry.json).\n" +
+		"An execution is named after the entry and its modifiedAt, so no version is started twice while it\n" +
+		"runs; one that ended without a current package (FAILED, TIMED_OUT, ABORTED, or SUCCEEDED and still\n" +
+		"stale) is started again as NAME-r1 … NAME-r5 (\"restarted\"), then given up (\"gaveUp\", logged as an\n" +
+		"error). The task role needs states:StartExecution and states:DescribeExecution.\n" +
+		"At most --max-start executions per run, one StartExecution per --start-interval.\n" +
+		"The worker's default command, run daily by the schedule and by `copilot job run`.\n" +
+		"Details, metrics and exit codes: docs/operations.md, \"Reconcile\".\n",
+	envFlag: flagBenchlingBaseURL,
+	newOpts: func(fs *pflag.FlagSet, _ Env) opts {
+		o := &reconcileOpts{}
+		o.reconcileVars.bind(fs)
+		return o
+	},
 }
 
 // reconcileVars holds the raw flag values of "job reconcile".
@@ -109,46 +147,37 @@ type reconcileVars struct {
 	pageSize      int
 	dryRun        bool
 	metrics       bool
-	logFormat     string
-	logLevel      string
 }
 
-func newReconcileFlags(v *reconcileVars) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("reconcile", pflag.ContinueOnError)
-	fs.SortFlags = false
-	addTenantFlags(fs, &v.tenantVars)
-	fs.StringVar(&v.since, flagSince, "", "List the entries modified after this time instead of since the last successful run: an RFC 3339 time (2025-03-01T00:00:00Z), a date (2025-03-01, UTC) or a duration back from now (48h). "+
-		"The state is then recorded only if this window starts no later than the recorded one.")
-	fs.DurationVar(&v.window, flagWindow, reconcile.DefaultWindow, "The window of the first run, when no state is recorded yet: entries modified in the last 720h (30 days) by default.")
-	fs.IntVar(&v.maxStart, flagMaxStart, reconcile.DefaultMaxStart, "Start at most this many packaging executions in one run, restarts included; 50 by default. "+
-		"Each is a Benchling export, several Benchling API calls and a Fargate task: this bounds how many a run adds to those already running. "+
-		"The stale entries over the cap are left for the next run, and the state is not recorded until a run gets through them all.")
-	fs.DurationVar(&v.startInterval, flagStartInterval, reconcile.DefaultStartInterval, "Make at most one StartExecution call per this interval; 2s by default, 0 turns the pacing off. "+
-		"Each packaging execution makes several Benchling calls (read the entry, start an export, poll it), and Benchling allows a tenant 60 requests per 30 s, "+
-		"shared with the webhooks' executions: pacing spreads a large run's executions out instead of starting them all at once. "+
-		"A run of --max-start executions spends at least --max-start times this interval starting them (100 s by default); a SIGTERM stops the waiting at once.")
+// reconcileOpts is reconcileVars checked and normalised.
+type reconcileOpts struct {
+	reconcileVars
+	tenant tenantOpts
+	// sinceTime is --since as a time; zero without it.
+	sinceTime time.Time
+}
+
+func (v *reconcileVars) bind(fs *pflag.FlagSet) {
+	v.tenantVars.bind(fs)
+	fs.StringVar(&v.since, flagSince, "", "List the entries modified after this time instead of since the last successful run: RFC 3339, a date (UTC) or a duration back (48h).")
+	fs.DurationVar(&v.window, flagWindow, reconcile.DefaultWindow, "The window of the first run, when no state is recorded yet.")
+	fs.IntVar(&v.maxStart, flagMaxStart, reconcile.DefaultMaxStart, "Start at most this many packaging executions in one run, restarts included; the rest wait for the next run.")
+	fs.DurationVar(&v.startInterval, flagStartInterval, reconcile.DefaultStartInterval, "Least time between two StartExecution calls (Benchling allows 60 requests per 30 s); 0 turns the pacing off.")
 	fs.IntVar(&v.pageSize, flagPageSize, benchling.DefaultPageSize, "Entries per Benchling list request, 1 to 100.")
-	fs.BoolVar(&v.dryRun, flagDryRun, false, "Print one JSON line per entry it would start (before the summary), and start and record nothing. Needs no state machine ARN.")
-	fs.BoolVar(&v.metrics, flagMetrics, true, "When the run ends, write one CloudWatch embedded metric format line to stderr (namespace <app>/<env>/<workload>, dimension Command=reconcile), all Count but the last: "+
-		"EntriesSeen (entries listed); StaleFound (entries whose package is missing, older than the entry, or incomplete: no README.md, or one older than entry.json); "+
-		"Started (executions started under the version's own name); Restarted (executions started again as NAME-r1 to NAME-r5, because the version's earlier execution failed, timed out, was aborted, or succeeded without leaving a current package); "+
-		"Skipped (upToDate + alreadyStarted: entries whose package is current, plus stale ones whose execution is still running; not the deferred ones); "+
-		"Failures (entries whose check or start failed, plus those given up on after 5 restarts; at least 1 when the run itself failed with exit 1, 2 or 4); DurationSeconds. "+
-		"Not written for --dry-run, which starts nothing, nor for an interrupted run (exit 130 or 143), which did not finish: neither moves the alarms. "+
-		"Only with JSON logs (--log-format json, or auto off a terminal). On by default; --metrics=false or METRICS=false turns it off.")
-	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
-	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
-	return fs
+	fs.BoolVar(&v.dryRun, flagDryRun, false, "Print one JSON line per entry it would start, and start and record nothing. Needs no state machine ARN.")
+	fs.BoolVar(&v.metrics, flagMetrics, true, "When the run ends, write one CloudWatch embedded metric format line to stderr, with JSON logs only (docs/operations.md, \"Metrics\").")
 }
 
-// validate checks the configuration before any I/O and returns the
-// window's start given by --since (zero without it).
-func (v *reconcileVars) validate(secret string, now time.Time) (time.Time, error) {
-	errs := v.tenantVars.validate(secret, !v.dryRun)
-	since, err := parseSince(v.since, now)
+// validate checks the configuration before any I/O and parses --since.
+func (o *reconcileOpts) validate(s *session, _ []string) error {
+	v := &o.reconcileVars
+	o.tenant.tenantVars = v.tenantVars
+	errs := o.tenant.validate(s.Env, !v.dryRun)
+	since, err := parseSince(v.since, time.Now())
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--%s: %w", flagSince, err))
 	}
+	o.sinceTime = since
 	if v.window <= 0 {
 		errs = append(errs, fmt.Errorf("--%s must be positive", flagWindow))
 	}
@@ -161,7 +190,7 @@ func (v *reconcileVars) validate(secret string, now time.Time) (time.Time, error
 	if v.pageSize < 1 || v.pageSize > benchling.MaxPageSize {
 		errs = append(errs, fmt.Errorf("--%s must be between 1 and %d", flagPageSize, benchling.MaxPageSize))
 	}
-	return since, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // parseSince parses --since: an RFC 3339 time, a date (UTC) or a duration
@@ -210,111 +239,66 @@ type reconcileResult struct {
 	ErrorKind      string `json:"errorKind,omitempty"`
 }
 
-func runReconcile(ctx context.Context, args []string, env Env) int {
-	var v reconcileVars
-	fs := newReconcileFlags(&v)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: job reconcile [flags]\n\n"+
-			"Packages what webhooks missed: lists the Benchling entries modified since the last successful\n"+
-			"run (recorded in s3://REGISTRY/PACKAGE_PREFIX/.reconcile/state.json; --window on the first run),\n"+
-			"and starts one packaging execution per entry whose package is missing, older than the entry, or\n"+
-			"incomplete (no README.md, which job export writes last, or one older than entry.json).\n"+
-			"An execution is named after the entry and its modifiedAt, so no version is started twice while it\n"+
-			"runs; one that ended without a current package (FAILED, TIMED_OUT, ABORTED, or SUCCEEDED and still\n"+
-			"stale) is started again as NAME-r1 … NAME-r5 (\"restarted\"), then given up (\"gaveUp\", logged as an\n"+
-			"error). The task role needs states:StartExecution and states:DescribeExecution.\n"+
-			"At most --max-start executions per run, one StartExecution per --start-interval.\n"+
-			"The worker's default command, run daily by the schedule and by `copilot job run`.\n"+
-			"Exit codes: 0 done, 2 configuration (missing settings, access denied, no such bucket or state\n"+
-			"machine, credentials Benchling refuses), 4 transient (Benchling, S3 or Step Functions unreachable\n"+
-			"after retries, or some entries failed: the next run retries them), 1 a bug, 143 SIGTERM.\n"+
-			"Every flag can also come from the environment: --benchling-base-url from BENCHLING_BASE_URL, and so on.\n\nFlags:\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitcode.OK
-		}
-		fmt.Fprintf(env.Stderr, "job reconcile: %v\n", err)
-		return exitcode.Usage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "job reconcile: unexpected arguments %q\n", fs.Args())
-		return exitcode.Usage
-	}
-	if err := applyEnv(fs, env.Lookup); err != nil {
-		fmt.Fprintf(env.Stderr, "job reconcile: %v\n", err)
-		return exitcode.Usage
-	}
-	log, err := newLogger(env.Stderr, v.logFormat, v.logLevel)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "job reconcile: %v\n", err)
-		return exitcode.Usage
-	}
-	start := time.Now()
-	secret, _ := env.Lookup(envClientSecret)
-	since, err := v.validate(secret, start)
-	if err != nil {
-		err = exitcode.Wrap(err, exitcode.Usage)
-		log.Error("invalid configuration", "error", err.Error())
-		finishReconcile(env, v, log, reconcile.Summary{}, 0, exitcode.Usage, err)
-		return exitcode.Usage
-	}
+func (o *reconcileOpts) invalid(s *session, err error) {
+	o.finish(s, reconcile.Summary{}, 0, exitcode.Usage, err)
+}
 
-	sum, err := runReconcileWith(ctx, v, since, secret, env, log)
+func (o *reconcileOpts) run(ctx context.Context, s *session) int {
+	start := time.Now()
+	sum, err := o.reconcile(ctx, s)
 	code, err := resolve(ctx, err)
-	finishReconcile(env, v, log, sum, time.Since(start), code, err)
+	o.finish(s, sum, time.Since(start), code, err)
 	return code
 }
 
-func runReconcileWith(ctx context.Context, v reconcileVars, since time.Time, secret string, env Env, log *slog.Logger) (reconcile.Summary, error) {
-	bench, err := v.newBenchling(secret, log)
+func (o *reconcileOpts) reconcile(ctx context.Context, s *session) (reconcile.Summary, error) {
+	bench, err := o.tenant.newBenchling(s.log)
 	if err != nil {
 		return reconcile.Summary{}, err
 	}
-	s3c, sfnc, err := awsClients(ctx, env)
+	s3c, sfnc, err := awsClients(ctx, s.Env)
 	if err != nil {
 		return reconcile.Summary{}, err
 	}
 	var outMu sync.Mutex
 	report := func(a reconcile.Action) {
-		if !v.dryRun {
+		if !o.dryRun {
 			return // a real run logs each start; stdout keeps the summary
 		}
 		b, _ := json.Marshal(a)
 		outMu.Lock()
 		defer outMu.Unlock()
-		fmt.Fprintln(env.Stdout, string(b))
+		fmt.Fprintln(s.Stdout, string(b))
 	}
-	prefix, _ := extract.CheckPrefix(v.prefix, false)
-	interval := v.startInterval
+	interval := o.startInterval
 	if interval == 0 {
 		interval = -1 // the flag's 0 is reconcile's "no pacing"
 	}
 	return reconcile.Run(ctx, reconcile.Config{
 		Lister:        bench,
-		Store:         store.NewS3(s3c, store.S3Options{Bucket: v.registry, ListWhenDenied: true}),
-		Packager:      v.packager(sfnc),
-		Prefix:        prefix,
-		Since:         since,
-		Window:        v.window,
-		MaxStart:      v.maxStart,
+		Store:         store.NewS3(s3c, store.S3Options{Bucket: o.registry, ListWhenDenied: true}),
+		Packager:      o.tenant.packager(sfnc),
+		Prefix:        o.tenant.pkgPrefix,
+		Since:         o.sinceTime,
+		Window:        o.window,
+		MaxStart:      o.maxStart,
 		StartInterval: interval,
-		PageSize:      v.pageSize,
-		DryRun:        v.dryRun,
+		PageSize:      o.pageSize,
+		DryRun:        o.dryRun,
 		Report:        report,
-		Logger:        log,
+		Logger:        s.log,
 	})
 }
 
-// finishReconcile logs the summary, writes the metric line and prints
-// the result line, in that order: the result is stdout's last line.
-func finishReconcile(env Env, v reconcileVars, log *slog.Logger, sum reconcile.Summary, elapsed time.Duration, code int, err error) {
+// finish logs the summary, writes the metric line and prints the result
+// line, in that order: the result is stdout's last line.
+func (o *reconcileOpts) finish(s *session, sum reconcile.Summary, elapsed time.Duration, code int, err error) {
+	log := s.log
 	res := reconcileResult{
 		EntriesSeen: sum.EntriesSeen, Stale: sum.Stale, Started: sum.Started, Restarted: sum.Restarted, Skipped: sum.Skipped(),
 		Failed: sum.Failed, GaveUp: sum.GaveUp,
 		UpToDate: sum.UpToDate, AlreadyStarted: sum.AlreadyStarted, Deferred: sum.Deferred, WouldStart: sum.WouldStart,
-		DryRun: v.dryRun, SinceFrom: sum.SinceFrom, StateRecorded: sum.StateRecorded,
+		DryRun: o.dryRun, SinceFrom: sum.SinceFrom, StateRecorded: sum.StateRecorded,
 		DurationMs: elapsed.Milliseconds(), ExitCode: code,
 	}
 	if !sum.Since.IsZero() {
@@ -329,20 +313,20 @@ func finishReconcile(env Env, v reconcileVars, log *slog.Logger, sum reconcile.S
 	} else {
 		log.Info("reconcile done", attrs...)
 	}
-	writeReconcileMetrics(env, v, log, res, elapsed)
+	o.writeMetrics(s, res, elapsed)
 	b, _ := json.Marshal(res)
-	fmt.Fprintln(env.Stdout, string(b))
+	fmt.Fprintln(s.Stdout, string(b))
 }
 
-// writeReconcileMetrics writes the run's EMF line to stderr (JSON logs and
+// writeMetrics writes the run's EMF line to stderr (JSON logs and
 // --metrics only), after every other line of the run. Failures counts
 // the entries that failed or were given up on, and is at least 1 when the
 // run itself failed (exit 1, 2 or 4) so that the alarm on it sees
 // configuration faults too. A dry run writes none (it starts nothing: its
 // StaleFound would trip alarms that watch what was left undone), nor does
 // an interrupted run (a deploy, a stopped task: its counts are partial).
-func writeReconcileMetrics(env Env, v reconcileVars, log *slog.Logger, res reconcileResult, elapsed time.Duration) {
-	if !v.metrics || !jsonLogs(v.logFormat, env.Stderr) || v.dryRun || res.ExitCode >= 128 {
+func (o *reconcileOpts) writeMetrics(s *session, res reconcileResult, elapsed time.Duration) {
+	if !o.metrics || !s.jsonLogs || o.dryRun || res.ExitCode >= 128 {
 		return
 	}
 	failures := res.Failed + res.GaveUp
@@ -363,10 +347,10 @@ func writeReconcileMetrics(env Env, v reconcileVars, log *slog.Logger, res recon
 		"exitCode": res.ExitCode,
 		"dryRun":   res.DryRun,
 		"since":    res.Since,
-		"registry": v.registry,
-		"prefix":   v.prefix,
+		"registry": o.registry,
+		"prefix":   o.prefix,
 	}
-	if err := emf.Write(env.Stderr, emf.Namespace(env.Lookup), "reconcile", time.Now(), metrics, props); err != nil {
-		log.Warn("metrics not written", "error", err.Error())
+	if err := emf.Write(s.Stderr, emf.Namespace(s.Lookup), "reconcile", time.Now(), metrics, props); err != nil {
+		s.log.Warn("metrics not written", "error", err.Error())
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -423,8 +425,17 @@ func TestReconcileDefaults(t *testing.T) {
 	require.Equal(t, 50, v.maxStart)
 	require.Equal(t, 2*time.Second, v.startInterval)
 	usage := fs.FlagUsages()
-	for _, want := range []string{"60 requests per 30 s", "0 turns the pacing off", "Not written for --dry-run", "interrupted run",
-		"Skipped (upToDate + alreadyStarted", "Restarted ("} {
+	for _, want := range []string{"60 requests per 30 s", "0 turns the pacing off", `docs/operations.md, "Metrics"`} {
 		require.Contains(t, usage, want)
+	}
+	// The flags' long explanations, and what each metric counts, are in
+	// the operations guide the --metrics help points to.
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	require.NoError(t, err)
+	doc := strings.Join(strings.Fields(string(b)), " ")
+	for _, want := range []string{"except for `--dry-run`, which starts nothing, and an interrupted run",
+		"`Skipped` | Count | `upToDate` + `alreadyStarted`", "`Restarted` | Count | executions started again as NAME-r1 to NAME-r5",
+		"Benchling allows a tenant 60 requests per 30 s", "the state is not recorded until a run gets through them all"} {
+		require.Contains(t, doc, want)
 	}
 }

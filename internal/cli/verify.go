@@ -19,6 +19,22 @@ import (
 	"benchling-webhook/internal/webhook"
 )
 
+var verifyCommand = command{
+	name:     "verify",
+	synopsis: "job verify (--execution-arn ARN | --request FILE) --app-definition-id ID [flags]",
+	about: "Verifies a Benchling webhook: body, source IP, headers, timestamp, signature versions,\n" +
+		"app definition, that \"payload\" is the body, then the ECDSA signature against the app's\n" +
+		"JSON Web Key Set. Which check gives which exit code: docs/verify.md, \"Exit codes and output\".\n",
+	envFlag: flagAppDefinitionID,
+	newOpts: func(fs *pflag.FlagSet, env Env) opts {
+		o := &verifyOpts{stdin: env.Stdin, newDescriber: func(ctx context.Context) (sfn.API, error) {
+			return newSFNClient(ctx, env)
+		}}
+		o.verifyVars.bind(fs)
+		return o
+	},
+}
+
 // verifyVars holds the raw flag values of "job verify".
 type verifyVars struct {
 	executionARN    string
@@ -28,11 +44,9 @@ type verifyVars struct {
 	allowedIPs      string
 	maxBody         byteSize
 	tolerance       time.Duration
-	logFormat       string
-	logLevel        string
 }
 
-// verifyOpts is verifyVars plus what "job verify" depends on.
+// verifyOpts is verifyVars checked, plus what "job verify" depends on.
 type verifyOpts struct {
 	verifyVars
 	allowed []netip.Prefix
@@ -50,25 +64,21 @@ type verifyOpts struct {
 // body: headers, the request context, base64 expansion aside.
 const maxRequestOverhead = 1 << 20
 
-func newVerifyFlags(v *verifyVars) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
-	fs.SortFlags = false
+func (v *verifyVars) bind(fs *pflag.FlagSet) {
 	v.maxBody = webhook.DefaultMaxBody
-	fs.StringVar(&v.executionARN, flagExecutionARN, "", "The ARN of the Step Functions execution whose input is the webhook request (an API Gateway proxy request, plus the body parsed as \"payload\"); it is read with DescribeExecution, because the request is too big for ECS container overrides. Give this or --request.")
-	fs.StringVar(&v.request, flagRequest, "", `Read the same execution input (JSON) from this file instead; "-" reads standard input. Give this or --execution-arn.`)
-	fs.StringVar(&v.appDefinitionID, flagAppDefinitionID, "", "The Benchling app definition id (appdef_…) whose keys sign the webhooks. Required. It is configuration, never taken from the request: a body naming another app is rejected.")
-	fs.StringVar(&v.jwksURL, flagJWKSURL, webhook.DefaultJWKSURL, `Where the app definition's JSON Web Key Set is; "{appDefinitionId}" is replaced by --app-definition-id. The set is fetched once per run, after the cheap checks pass.`)
-	fs.StringVar(&v.allowedIPs, flagAllowedIPs, "", "Comma-separated source IPs or CIDR prefixes allowed to send webhooks, e.g. 1.2.3.4,10.0.0.0/8. Empty allows every source.")
-	fs.Var(&v.maxBody, flagMaxBody, "Reject a webhook whose decoded body is larger than this. Step Functions caps an execution's input at 256KiB, so a larger body cannot arrive that way.")
-	fs.DurationVar(&v.tolerance, flagTolerance, webhook.DefaultTolerance, "Reject a webhook whose webhook-timestamp is further than this, in the past or the future, from when API Gateway received it (requestContext.requestTimeEpoch), or from now if the request does not say.")
-	fs.StringVar(&v.logFormat, flagLogFormat, "auto", "Log format on stderr: json (for CloudWatch), text, or auto (text on a terminal, else json).")
-	fs.StringVar(&v.logLevel, flagLogLevel, "info", "Log level: debug, info, warn or error.")
-	return fs
+	fs.StringVar(&v.executionARN, flagExecutionARN, "", "The Step Functions execution whose input is the webhook request, read with DescribeExecution. Give this or --request.")
+	fs.StringVar(&v.request, flagRequest, "", `Read the same execution input (JSON) from this file instead; "-" reads standard input.`)
+	fs.StringVar(&v.appDefinitionID, flagAppDefinitionID, "", "The Benchling app definition id (appdef_…) whose keys sign the webhooks; never taken from the request. Required.")
+	fs.StringVar(&v.jwksURL, flagJWKSURL, webhook.DefaultJWKSURL, `The app definition's JSON Web Key Set; "{appDefinitionId}" is replaced by --app-definition-id.`)
+	fs.StringVar(&v.allowedIPs, flagAllowedIPs, "", "Comma-separated source IPs or CIDR prefixes allowed to send webhooks, e.g. 1.2.3.4,10.0.0.0/8; empty allows all.")
+	fs.Var(&v.maxBody, flagMaxBody, "Reject a webhook whose decoded body is larger than this (Step Functions caps an execution's input at 256KiB).")
+	fs.DurationVar(&v.tolerance, flagTolerance, webhook.DefaultTolerance, "Reject a webhook whose webhook-timestamp is further than this from when API Gateway received it.")
 }
 
-// validate checks the whole configuration before any I/O and returns the
-// parsed allow list.
-func (v *verifyVars) validate() ([]netip.Prefix, error) {
+// validate checks the whole configuration before any I/O and parses the
+// allow list.
+func (o *verifyOpts) validate(*session, []string) error {
+	v := &o.verifyVars
 	var errs []error
 	switch {
 	case v.executionARN == "" && v.request == "":
@@ -89,7 +99,8 @@ func (v *verifyVars) validate() ([]netip.Prefix, error) {
 	if v.tolerance <= 0 {
 		errs = append(errs, fmt.Errorf("--%s must be positive", flagTolerance))
 	}
-	return allowed, errors.Join(errs...)
+	o.allowed = allowed
+	return errors.Join(errs...)
 }
 
 // verifyResult is the last stdout line of "job verify".
@@ -109,68 +120,13 @@ type verifyResult struct {
 	ExitCode        int    `json:"exitCode"`
 }
 
-func runVerify(ctx context.Context, args []string, env Env) int {
-	o, log, code := parseVerify(args, env)
-	if log == nil {
-		return code
-	}
-	return o.run(ctx, env, log)
-}
-
-// parseVerify reads flags and environment. A nil logger means parsing
-// ended the command with code (help or a usage error).
-func parseVerify(args []string, env Env) (*verifyOpts, *slog.Logger, int) {
-	var v verifyVars
-	fs := newVerifyFlags(&v)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: job verify (--execution-arn ARN | --request FILE) --app-definition-id ID [flags]\n\n"+
-			"Verifies a Benchling webhook: body, source IP, headers, timestamp, signature versions,\n"+
-			"app definition, that \"payload\" is the body, then the ECDSA signature against the app's\n"+
-			"JSON Web Key Set.\n"+
-			"Exit codes: 0 verified, 3 rejected (a retry cannot help), 4 transient (retry),\n"+
-			"2 usage or configuration (wrong app definition id, unknown execution).\n"+
-			"Every flag can also come from the environment: --app-definition-id from APP_DEFINITION_ID, and so on.\n\nFlags:\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, nil, exitcode.OK
-		}
-		fmt.Fprintf(env.Stderr, "job verify: %v\n", err)
-		return nil, nil, exitcode.Usage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "job verify: unexpected arguments %q\n", fs.Args())
-		return nil, nil, exitcode.Usage
-	}
-	if err := applyEnv(fs, env.Lookup); err != nil {
-		fmt.Fprintf(env.Stderr, "job verify: %v\n", err)
-		return nil, nil, exitcode.Usage
-	}
-	log, err := newLogger(env.Stderr, v.logFormat, v.logLevel)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "job verify: %v\n", err)
-		return nil, nil, exitcode.Usage
-	}
-	o := &verifyOpts{
-		verifyVars: v,
-		stdin:      env.Stdin,
-		newDescriber: func(ctx context.Context) (sfn.API, error) {
-			return newSFNClient(ctx, env)
-		},
-	}
-	return o, log, exitcode.OK
+func (o *verifyOpts) invalid(s *session, err error) {
+	o.printResult(s.Env, nil, exitcode.Usage, err)
 }
 
 // run verifies one webhook and prints the result; it returns the exit code.
-func (o *verifyOpts) run(ctx context.Context, env Env, log *slog.Logger) int {
-	allowed, err := o.validate()
-	if err != nil {
-		log.Error("invalid configuration", "error", err.Error())
-		o.printResult(env, nil, exitcode.Usage, exitcode.Wrap(err, exitcode.Usage))
-		return exitcode.Usage
-	}
-	o.allowed = allowed
+func (o *verifyOpts) run(ctx context.Context, s *session) int {
+	log := s.log
 	res, err := o.verify(ctx, log)
 	code, err := resolve(ctx, err)
 	var id, ip string
@@ -186,7 +142,7 @@ func (o *verifyOpts) run(ctx context.Context, env Env, log *slog.Logger) int {
 	default:
 		log.Error("webhook verification failed", "error", err.Error(), "webhookId", id, "sourceIp", ip, "exitCode", code, "kind", exitcode.Name(code))
 	}
-	o.printResult(env, res, code, err)
+	o.printResult(s.Env, res, code, err)
 	return code
 }
 
@@ -290,7 +246,7 @@ func (o *verifyOpts) describeExecution(ctx context.Context) ([]byte, error) {
 // Throttling and 5xx answers are retried by the SDK's standard retryer;
 // without AWS_MAX_ATTEMPTS it makes up to 5 attempts.
 func newSFNClient(ctx context.Context, env Env) (sfn.API, error) {
-	cfg, err := loadAWSConfig(ctx, env, 5)
+	cfg, err := loadAWSConfig(ctx, env, apiMaxAttempts)
 	if err != nil {
 		return nil, err
 	}

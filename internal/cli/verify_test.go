@@ -227,11 +227,11 @@ func TestVerifyStdinAndTransientJWKS(t *testing.T) {
 	f.jwksStatus.Store(http.StatusServiceUnavailable)
 	out.Reset()
 	e := Env{Stdout: &out, Stderr: &errb, Lookup: lookup, Stdin: bytes.NewReader(f.request(t, time.Now()))}
-	o, log, _ := parseVerify([]string{"--request", "-"}, e)
-	require.NotNil(t, log)
+	o, s, _ := parseVerify([]string{"--request", "-"}, e)
+	require.NotNil(t, o)
 	o.jwksAttempts = 2
 	hits := f.jwksHits.Load()
-	require.Equal(t, exitcode.Transient, o.run(context.Background(), e, log))
+	require.Equal(t, exitcode.Transient, o.run(context.Background(), s))
 	require.Equal(t, hits+2, f.jwksHits.Load())
 	var res verifyResult
 	require.NoError(t, json.Unmarshal(bytes.TrimSpace(out.Bytes()), &res))
@@ -427,11 +427,11 @@ func TestDescribeCredentialsFailure(t *testing.T) {
 			env := f.env(nil)
 			var out, errb bytes.Buffer
 			e := Env{Stdout: &out, Stderr: &errb, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
-			o, log, _ := parseVerify([]string{"--execution-arn", arn}, e)
-			require.NotNil(t, log)
+			o, s, _ := parseVerify([]string{"--execution-arn", arn}, e)
+			require.NotNil(t, o)
 			o.newDescriber = func(context.Context) (sfn.API, error) { return sfn.NewAPI(cfg), nil }
 			hits := sfnSrv.hits.Load()
-			code := o.run(context.Background(), e, log)
+			code := o.run(context.Background(), s)
 			require.Equal(t, tc.code, code, errb.String())
 			require.Contains(t, out.String(), tc.errMsg)
 			if tc.code == exitcode.Usage {

@@ -59,7 +59,9 @@ const (
 	DefaultBufferMemory  = 60 << 20
 	DefaultMaxEntries    = 100_000
 	DefaultMaxTotalBytes = 50 << 30
-	DefaultSmallEntry    = 8 << 20
+	// DefaultSmallEntry is S3's minimum part size, also job export's
+	// --part-size default: an entry that fits in one part is small.
+	DefaultSmallEntry = 5 << 20
 	// groupSpan bounds one Range request over a run of small entries.
 	groupSpan = 16 << 20
 )
@@ -67,7 +69,7 @@ const (
 // Options configure [Run]. The zero value of each field means its default.
 type Options struct {
 	// Prefix is put before every entry name, with a slash: "benchling/etr_1".
-	// It must have been checked with [CheckPrefix].
+	// It must have been checked with quiltpkg.CheckPrefix.
 	Prefix string
 	// Concurrency is the number of entries stored at once (default 16).
 	// Small entries cost little, so many in flight hide the latency of
@@ -87,7 +89,7 @@ type Options struct {
 	MaxTotalBytes int64
 	// SmallEntry: entries up to this size are decompressed into memory,
 	// checked, and then stored with one request; larger ones are streamed.
-	// Default 8 MiB.
+	// Default [DefaultSmallEntry].
 	SmallEntry int64
 	// RequestGrace is how long a store request already under way may go
 	// on after a failure or a cancellation (default 8 s). A request cut off

@@ -48,23 +48,6 @@ func CheckName(name string) (isDir bool, err error) {
 	return isDir, nil
 }
 
-// CheckPrefix validates a package name used as the key prefix, such as
-// "benchling/etr_123", and returns it without trailing slashes. An empty
-// prefix is allowed only when allowEmpty is set (for a local folder).
-func CheckPrefix(prefix string, allowEmpty bool) (string, error) {
-	p := strings.TrimRight(prefix, "/")
-	if p == "" {
-		if allowEmpty {
-			return "", nil
-		}
-		return "", fmt.Errorf("extract: the package name is empty")
-	}
-	if _, err := CheckName(p); err != nil {
-		return "", fmt.Errorf("extract: package name %q is not a safe key prefix (no leading slash, no . or .. elements, no backslashes)", prefix)
-	}
-	return p, nil
-}
-
 // checkReserved refuses an entry whose first path element (the name at the
 // package root, file or folder) is one of reserved.
 func checkReserved(name string, reserved []string) error {

@@ -60,35 +60,6 @@ func TestCheckName(t *testing.T) {
 	}
 }
 
-func TestCheckPrefix(t *testing.T) {
-	tests := map[string]struct {
-		in, want   string
-		allowEmpty bool
-		ok         bool
-	}{
-		"plain":               {"benchling/etr_123", "benchling/etr_123", false, true},
-		"trailing slash":      {"benchling/etr_123/", "benchling/etr_123", false, true},
-		"empty refused":       {"", "", false, false},
-		"empty allowed":       {"", "", true, true},
-		"leading slash":       {"/benchling", "", false, false},
-		"dot dot":             {"benchling/../x", "", false, false},
-		"backslash":           {`benchling\x`, "", false, false},
-		"only slashes":        {"//", "", false, false},
-		"only slashes, local": {"//", "", true, true},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got, err := CheckPrefix(tc.in, tc.allowEmpty)
-			if !tc.ok {
-				require.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
-		})
-	}
-}
-
 func TestKey(t *testing.T) {
 	k, err := Key("benchling/etr_1", "a b/#c%.csv")
 	require.NoError(t, err)

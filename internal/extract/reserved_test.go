@@ -13,7 +13,8 @@ import (
 	"benchling-webhook/internal/exitcode"
 )
 
-// reservedMeta are the names "job export --readme" reserves.
+// reservedMeta are the names "job export --readme" reserves
+// (quiltpkg.Reserved, which this package cannot import: it imports extract).
 var reservedMeta = []string{"README.md", "entry.json", "input.json"}
 
 // zipOf builds an archive of the named entries (a trailing slash makes a

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/sfn"
+	"benchling-webhook/internal/quiltpkg"
 )
 
 // Message types of the packaging input's message (the package's
@@ -37,17 +37,6 @@ const nameTimeLayout = "20060102T150405.000000Z"
 // already running with the same name and input (it does that instead of
 // ExecutionAlreadyExists), not a new one.
 const idempotentSkew = 10 * time.Second
-
-// entityPattern is what an entry id may look like to become part of a
-// key and of an execution name.
-var entityPattern = regexp.MustCompile(`^etr_[A-Za-z0-9_-]{1,124}$`)
-
-// ValidEntity reports whether id is an entry id that can be packaged:
-// "etr_" and then letters, digits, '_' and '-' (Benchling's are "etr_" and
-// letters and digits), 128 characters at most. It is the one check of
-// entry ids: job reconcile's for the listed ones, job package's for its
-// arguments.
-func ValidEntity(id string) bool { return entityPattern.MatchString(id) }
 
 // ExecutionName is the name of the packaging execution for entity as
 // modified at modifiedAt, "etr_abc-20250306T232538693042Z": the same
@@ -174,13 +163,13 @@ type message struct {
 
 // Input returns the packaging machine's input for t, as JSON.
 func (p *Packager) Input(t Target) ([]byte, error) {
-	if !ValidEntity(t.Entity) {
+	if !quiltpkg.ValidEntryID(t.Entity) {
 		return nil, exitcode.Wrap(fmt.Errorf("reconcile: entity %q is not an entry id", t.Entity), exitcode.BadInput)
 	}
 	at := t.ModifiedAt.UTC().Format(time.RFC3339Nano)
 	return json.Marshal(packagingInput{
 		Entity:      t.Entity,
-		PackageName: p.Prefix + "/" + t.Entity,
+		PackageName: quiltpkg.Name(p.Prefix, t.Entity),
 		Registry:    p.Registry,
 		BaseURL:     p.BaseURL,
 		Message:     message{Type: t.MessageType, ResourceID: t.Entity, ModifiedAt: at},

@@ -22,7 +22,7 @@ import (
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
-	"benchling-webhook/internal/render"
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/store"
 )
 
@@ -55,15 +55,7 @@ const (
 	DefaultStartTimeout = 20 * time.Second
 )
 
-const (
-	entryName     = "entry.json"
-	readmeName    = "README.md" // job export --readme writes it last
-	maxEntryJSON  = 32 << 20    // as job export's --readme
-	maxStateBytes = 1 << 20
-)
-
-// StateKey returns the key of the state object below prefix.
-func StateKey(prefix string) string { return prefix + "/.reconcile/state.json" }
+const maxStateBytes = 1 << 20
 
 // State is the state object: what the last successful run did.
 type State struct {
@@ -235,10 +227,10 @@ func (c Config) withDefaults() (Config, error) {
 	} else if !c.DryRun && c.Packager.Client == nil {
 		errs = append(errs, errors.New("the packager has no Step Functions client"))
 	}
-	if p, err := extract.CheckPrefix(c.Prefix, false); err != nil {
+	if p, err := quiltpkg.CheckPrefix(c.Prefix, false); err != nil {
 		errs = append(errs, err)
-	} else {
-		c.Prefix = p
+	} else if p != c.Prefix {
+		errs = append(errs, fmt.Errorf("the prefix %q is not as quiltpkg.CheckPrefix returns it (%q)", c.Prefix, p))
 	}
 	if c.Window < 0 || c.Overlap < 0 || c.MaxStart < 0 || c.Concurrency < 0 || c.MaxFailures < 0 || c.StartTimeout < 0 {
 		errs = append(errs, errors.New("window, overlap, limits and timeouts must not be negative"))
@@ -380,7 +372,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, err
 		}
 		sum.StateRecorded = true
-		log.Info("state recorded", "key", StateKey(cfg.Prefix), "lastSuccess", next.LastSuccess.Format(time.RFC3339))
+		log.Info("state recorded", "key", quiltpkg.StateKey(cfg.Prefix), "lastSuccess", next.LastSuccess.Format(time.RFC3339))
 	}
 	return sum, nil
 }
@@ -414,7 +406,7 @@ func (r *run) entry(ctx context.Context, e benchling.Entry) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	if !ValidEntity(e.ID) {
+	if !quiltpkg.ValidEntryID(e.ID) {
 		return exitcode.Wrap(fmt.Errorf("reconcile: Benchling listed an entry with the id %q", e.ID), exitcode.Internal)
 	}
 	st := step{action: Action{Entity: e.ID, ModifiedAt: e.ModifiedAt}}
@@ -583,9 +575,9 @@ func (r *run) log(st step) {
 // the package documentation): entry.json first, then, only for a current
 // one, whether README.md was written after it.
 func (r *run) check(ctx context.Context, e benchling.Entry) (string, error) {
-	dir := r.cfg.Prefix + "/" + e.ID + "/"
-	key := dir + entryName
-	data, err := r.cfg.Store.Get(ctx, key, maxEntryJSON)
+	pkg := quiltpkg.Name(r.cfg.Prefix, e.ID)
+	key := quiltpkg.Key(pkg, quiltpkg.EntryName)
+	data, err := r.cfg.Store.Get(ctx, key, quiltpkg.MaxEntryBytes)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return ReasonMissing, nil
@@ -595,20 +587,19 @@ func (r *run) check(ctx context.Context, e benchling.Entry) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("reconcile: read %s: %w", key, err)
 	}
-	packaged, err := render.DecodeEntry(data)
+	packaged, err := benchling.DecodeEntry(data)
 	if err != nil || packaged.ID != e.ID {
 		r.cfg.Logger.Warn("entry.json is not this entry's; packaging again", "entity", e.ID, "key", key)
 		return ReasonCorrupt, nil
 	}
-	at, err := time.Parse(time.RFC3339Nano, packaged.ModifiedAt)
-	if err != nil {
+	if packaged.ModifiedAt.IsZero() {
 		r.cfg.Logger.Warn("entry.json has no valid modifiedAt; packaging again", "entity", e.ID, "key", key)
 		return ReasonCorrupt, nil
 	}
-	if at.Before(e.ModifiedAt) {
+	if packaged.ModifiedAt.Before(e.ModifiedAt) {
 		return ReasonOlder, nil
 	}
-	readme := dir + readmeName
+	readme := quiltpkg.Key(pkg, quiltpkg.ReadmeName)
 	readmeAt, err := r.cfg.Store.Head(ctx, readme)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -638,7 +629,7 @@ func (r *run) check(ctx context.Context, e benchling.Entry) (string, error) {
 // does not decode is logged and ignored (the default window applies); any
 // other error ends the run before it lists anything.
 func readState(ctx context.Context, cfg Config) (State, bool, error) {
-	key := StateKey(cfg.Prefix)
+	key := quiltpkg.StateKey(cfg.Prefix)
 	data, err := cfg.Store.Get(ctx, key, maxStateBytes)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -669,7 +660,7 @@ func writeState(ctx context.Context, cfg Config, st State) error {
 		return fmt.Errorf("reconcile: encode state: %w", err)
 	}
 	b = append(b, '\n')
-	if _, err := cfg.Store.Put(ctx, StateKey(cfg.Prefix), bytes.NewReader(b), int64(len(b)), crc32.ChecksumIEEE(b)); err != nil {
+	if _, err := cfg.Store.Put(ctx, quiltpkg.StateKey(cfg.Prefix), bytes.NewReader(b), int64(len(b)), crc32.ChecksumIEEE(b)); err != nil {
 		return fmt.Errorf("reconcile: write state: %w", err)
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/testkit/sandbox"
 )
@@ -211,7 +212,7 @@ func TestStartFailures(t *testing.T) {
 				require.ErrorContains(t, err, "1 entries failed")
 			}
 			require.False(t, sum.StateRecorded)
-			_, ok := f.store.get(StateKey(testPrefix))
+			_, ok := f.store.get(quiltpkg.StateKey(testPrefix))
 			require.False(t, ok, "a run with failures records nothing")
 		})
 	}
@@ -245,7 +246,7 @@ func TestStoreErrors(t *testing.T) {
 
 	// ... and too many end the run early.
 	f.store.getErr = func(key string) error {
-		if key != StateKey(testPrefix) {
+		if key != quiltpkg.StateKey(testPrefix) {
 			return flaky
 		}
 		return nil
@@ -270,7 +271,7 @@ func TestBenchlingErrors(t *testing.T) {
 	f.bench.FailNext(http.MethodGet, "/api/v2/entries", http.StatusBadRequest, 1)
 	_, err = Run(t.Context(), cfg)
 	require.Equal(t, exitcode.Internal, exitcode.Resolve(err), "never 3: reconcile has no user input")
-	_, ok := f.store.get(StateKey(testPrefix))
+	_, ok := f.store.get(quiltpkg.StateKey(testPrefix))
 	require.False(t, ok)
 }
 
@@ -302,7 +303,7 @@ func TestSinceAfterState(t *testing.T) {
 	f := newFixture(t, sandbox.Options{})
 	f.addEntries(map[string]time.Time{"etr_a": ago(time.Hour)})
 	st, _ := json.Marshal(State{LastSuccess: ago(72 * time.Hour)})
-	f.store.put(StateKey(testPrefix), st)
+	f.store.put(quiltpkg.StateKey(testPrefix), st)
 	cfg := f.config(t, now)
 	cfg.Since = ago(2 * time.Hour)
 	sum, err := Run(t.Context(), cfg)
@@ -315,7 +316,7 @@ func TestSinceAfterState(t *testing.T) {
 	require.Equal(t, ago(72*time.Hour), got.LastSuccess)
 
 	// A corrupt state object: the default window, and it is replaced.
-	f.store.put(StateKey(testPrefix), []byte("garbage"))
+	f.store.put(quiltpkg.StateKey(testPrefix), []byte("garbage"))
 	sum, err = Run(t.Context(), f.config(t, now))
 	require.NoError(t, err)
 	require.Equal(t, "default", sum.SinceFrom)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/testkit/sandbox"
 )
@@ -240,17 +241,8 @@ func TestPackagerStart(t *testing.T) {
 
 	// The names stay within Step Functions' limit.
 	long := "etr_" + strings.Repeat("x", 124)
-	require.True(t, ValidEntity(long))
+	require.True(t, quiltpkg.ValidEntryID(long))
 	require.LessOrEqual(t, len(ExecutionName(long, at, fmt.Sprintf("r%d", MaxRestarts))), MaxNameLen)
-}
-
-func TestValidEntity(t *testing.T) {
-	for id, want := range map[string]bool{
-		"etr_abc123": true, "etr_a-b_c": true, "etr_" + strings.Repeat("x", 124): true,
-		"etr_": false, "EXP123": false, "abc": false, "etr_../x": false, "etr_a b": false, "etr_" + strings.Repeat("x", 125): false,
-	} {
-		require.Equal(t, want, ValidEntity(id), id)
-	}
 }
 
 func TestTurn(t *testing.T) {

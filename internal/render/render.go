@@ -1,16 +1,6 @@
-// Package render renders the text files of a Benchling entry's Quilt
-// package: README.md, from the entry (see [DecodeEntry]) and the list of
-// exported files, and the Quilt links ([Links]) in it: the same three links
-// the webhook state machine writes into the Benchling canvas (built there
-// with States.Format, since the canvas is updated by Step Functions).
-//
-// The templates live in templates/ and are compiled in with go:embed; a
-// [Renderer] reads them through an fs.FS, so tests can swap them. Output is
-// deterministic: the same input gives the same bytes (no clock, sorted
-// fields and files), so a package revision changes only when its content
-// does. Markdown is CommonMark with GitHub tables (what the Quilt catalog
-// renders); every value from Benchling or from the archive is escaped with
-// [mdEscape].
+// Package render renders README.md of a Benchling entry's Quilt package
+// from the entry and the exported files, with templates compiled in from
+// templates/; the output is deterministic. See docs/export.md, "README.md".
 package render
 
 import (
@@ -27,6 +17,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
+
+	"benchling-webhook/internal/benchling"
+	"benchling-webhook/internal/quiltpkg"
 )
 
 //go:embed templates
@@ -57,56 +50,25 @@ type File struct {
 // READMEData is what README.md is rendered from.
 type READMEData struct {
 	// Entry is the Benchling entry the package holds.
-	Entry Entry
+	Entry benchling.Entry
 	// Files are the files the export wrote, in any order.
 	Files []File
 	// PackageName is the Quilt package name, "benchling/etr_123".
 	PackageName string
 	// Registry is the S3 bucket of the package; empty for a local folder.
 	Registry string
-	// CatalogHost is the Quilt catalog's host name, "catalog.example.com".
-	// When it and Registry are set the README links to the package in the
-	// catalog, to its revise page, and to QuiltSync.
+	// CatalogHost is the Quilt catalog's host name, "catalog.example.com",
+	// as [quiltpkg.CheckCatalogHost] returns it. When it and Registry are
+	// set the README links to the package in the catalog, to its revise
+	// page, and to QuiltSync ([quiltpkg.CatalogLinks]).
 	CatalogHost string
-}
-
-// QuiltLinks are the links to a package, as the old system put them on the
-// Benchling canvas.
-type QuiltLinks struct {
-	Catalog   string // https://{catalog}/b/{bucket}/packages/{package}
-	Revise    string // Catalog + "?action=revisePackage" (the drop zone)
-	QuiltSync string // quilt+s3://{bucket}#package={package}&catalog={catalog}
-}
-
-// Links returns the Quilt links of package packageName in bucket.
-// catalogHost may carry an https:// scheme and a trailing slash; both are
-// dropped. Without a catalog host, Catalog and Revise are empty and
-// QuiltSync has no catalog parameter. The bucket and each element of the
-// package name are path-escaped in the catalog URL (a no-op for valid
-// Quilt names).
-func Links(catalogHost, bucket, packageName string) QuiltLinks {
-	host := strings.TrimRight(strings.TrimPrefix(strings.TrimPrefix(catalogHost, "https://"), "http://"), "/")
-	var l QuiltLinks
-	sync := "quilt+s3://" + bucket + "#package=" + packageName
-	if host == "" {
-		l.QuiltSync = sync
-		return l
-	}
-	segs := strings.Split(packageName, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	l.Catalog = "https://" + host + "/b/" + url.PathEscape(bucket) + "/packages/" + strings.Join(segs, "/")
-	l.Revise = l.Catalog + "?action=revisePackage"
-	l.QuiltSync = sync + "&catalog=" + host
-	return l
 }
 
 // readmeView is what the README template sees: the data sorted and
 // summed, with no maps or pointers, so that a missing value is a zero value
 // (rendered "—"), never "<no value>".
 type readmeView struct {
-	Entry       Entry
+	Entry       benchling.Entry
 	Fields      []namedField // sorted by name
 	Files       []fileRow    // sorted by path, at most MaxListedFiles
 	MoreFiles   int          // files left out of Files
@@ -115,12 +77,12 @@ type readmeView struct {
 	PackageName string
 	Registry    string
 	HasLinks    bool
-	Links       QuiltLinks
+	Links       quiltpkg.Links
 }
 
 type namedField struct {
 	Name string
-	Field
+	benchling.Field
 }
 
 type fileRow struct {
@@ -151,7 +113,7 @@ func (r *Renderer) README(d READMEData) ([]byte, error) {
 	}
 	v.MoreFiles = len(files) - len(v.Files)
 	if d.CatalogHost != "" && d.Registry != "" && d.PackageName != "" {
-		v.HasLinks, v.Links = true, Links(d.CatalogHost, d.Registry, d.PackageName)
+		v.HasLinks, v.Links = true, quiltpkg.CatalogLinks(d.CatalogHost, d.Registry, d.PackageName)
 	}
 	var buf bytes.Buffer
 	if err := tmpl.Execute(&buf, v); err != nil {
@@ -173,9 +135,11 @@ var funcs = template.FuncMap{
 		return text
 	},
 	// user renders a user as "name <handle@id>", escaped, or "—".
-	"user": func(u User) string { return orDash(mdEscape(u.String())) },
+	"user": func(u benchling.User) string { return orDash(mdEscape(u.String())) },
+	// time renders a time as Benchling writes it, or "" for the zero time.
+	"time": benchling.FormatTime,
 	// schema renders a schema as "name (id)", escaped, or "—".
-	"schema": func(s Schema) string {
+	"schema": func(s benchling.Schema) string {
 		switch {
 		case s.Name != "" && s.ID != "":
 			return mdEscape(s.Name) + " (" + mdEscape(s.ID) + ")"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/benchling"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -28,11 +28,12 @@ func golden(t *testing.T, name string, got []byte) {
 	require.Equal(t, string(want), string(got), "README differs from %s (go test ./internal/render -update rewrites it)", p)
 }
 
-func fixtureEntry(t *testing.T) Entry {
+// fixtureEntry decodes the benchling package's fixture, a real entry.
+func fixtureEntry(t *testing.T) benchling.Entry {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "entry.json"))
+	b, err := os.ReadFile(filepath.Join("..", "benchling", "testdata", "entry.json"))
 	require.NoError(t, err)
-	e, err := DecodeEntry(b)
+	e, err := benchling.DecodeEntry(b)
 	require.NoError(t, err)
 	return e
 }
@@ -47,7 +48,7 @@ var exportFiles = []File{
 
 func TestREADMEGolden(t *testing.T) {
 	entry := fixtureEntry(t)
-	hostile := Entry{
+	hostile := benchling.Entry{
 		ID:        "etr_h|x",
 		DisplayID: "EXP*1*",
 		Name:      "Evil | name *bold* _it_ `code`\n# heading\r\n<script>alert(1)</script> [x](javascript:alert(1)) &amp; $x$",
@@ -55,14 +56,14 @@ func TestREADMEGolden(t *testing.T) {
 		APIURL:    "https://example.com/api/v2/entries/a b(c)|d",
 		FolderID:  "lib_<b>",
 		CreatedAt: "2025-01-01T00:00:00Z",
-		Creator:   User{ID: "ent_1", Name: "Mallory <img src=x onerror=alert(1)>", Handle: "m|b"},
-		Authors: []User{
+		Creator:   benchling.User{ID: "ent_1", Name: "Mallory <img src=x onerror=alert(1)>", Handle: "m|b"},
+		Authors: []benchling.User{
 			{ID: "ent_1", Name: "Mallory\nTwo Lines", Handle: "mallory"},
 			{Name: "No Handle"},
 			{ID: "ent_3", Handle: "only_handle"},
 		},
-		Schema: Schema{Name: "S|chema"},
-		Fields: map[string]Field{
+		Schema: benchling.Schema{Name: "S|chema"},
+		Fields: map[string]benchling.Field{
 			"pipe | field": {DisplayValue: "a|b", Type: "text"},
 			"multi\nline":  {DisplayValue: "x\ny\r\nz", Type: "text"},
 			"html":         {DisplayValue: "<b>bold</b> & <!-- c -->", Type: "text"},
@@ -82,8 +83,8 @@ func TestREADMEGolden(t *testing.T) {
 		"README.nocatalog.golden.md": {Entry: entry, Files: exportFiles, PackageName: "benchling/etr_0uKCQZ8f",
 			Registry: "quilt-benchling"},
 		"README.hostile.golden.md": {Entry: hostile, Files: hostileFiles, PackageName: "benchling/etr_h",
-			Registry: "bucket", CatalogHost: "https://catalog.example.com/"},
-		"README.minimal.golden.md": {Entry: Entry{ID: "etr_1"}},
+			Registry: "bucket", CatalogHost: "catalog.example.com"},
+		"README.minimal.golden.md": {Entry: benchling.Entry{ID: "etr_1"}},
 	}
 	for name, d := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -99,8 +100,8 @@ func TestREADMEGolden(t *testing.T) {
 // through the golden file.
 func TestREADMEHostile(t *testing.T) {
 	got, err := New().README(READMEData{
-		Entry: Entry{ID: "etr_1", Name: "a|b\n# not a heading <script>x</script>", WebURL: "javascript:alert(1)",
-			Fields: map[string]Field{"f|g": {DisplayValue: "1\n2|3"}}},
+		Entry: benchling.Entry{ID: "etr_1", Name: "a|b\n# not a heading <script>x</script>", WebURL: "javascript:alert(1)",
+			Fields: map[string]benchling.Field{"f|g": {DisplayValue: "1\n2|3"}}},
 		Files: []File{{Name: "p|q\nr.txt", Size: 1}},
 	})
 	require.NoError(t, err)
@@ -140,7 +141,7 @@ func TestREADMEManyFiles(t *testing.T) {
 	for i := range files {
 		files[i] = File{Name: strings.Repeat("f", 1+i%7) + string(rune('a'+i%26)), Size: 2}
 	}
-	got, err := New().README(READMEData{Entry: Entry{ID: "etr_1"}, Files: files})
+	got, err := New().README(READMEData{Entry: benchling.Entry{ID: "etr_1"}, Files: files})
 	require.NoError(t, err)
 	require.Contains(t, string(got), "| … and 5 more files | | |")
 	require.Contains(t, string(got), "1005 exported files, 2.0 KiB (2010 bytes).")
@@ -153,7 +154,7 @@ func TestTemplateFS(t *testing.T) {
 	r := &Renderer{fs: fstest.MapFS{
 		readmeTemplate: {Data: []byte("{{md .Entry.Name}}|{{user .Entry.Creator}}|{{size .TotalBytes}}|{{.Links.QuiltSync}}")},
 	}}
-	got, err := r.README(READMEData{Entry: Entry{ID: "etr_1", Name: "a*b"}, Files: []File{{Name: "x", Size: 1536}},
+	got, err := r.README(READMEData{Entry: benchling.Entry{ID: "etr_1", Name: "a*b"}, Files: []File{{Name: "x", Size: 1536}},
 		Registry: "b", PackageName: "p/q", CatalogHost: "c.example"})
 	require.NoError(t, err)
 	require.Equal(t, `a\*b|—|1.5 KiB|quilt+s3://b#package=p/q&catalog=c.example`, string(got))
@@ -163,7 +164,7 @@ func TestTemplateFS(t *testing.T) {
 		"missing key": "{{.Entry.Nope}}",
 	} {
 		r := &Renderer{fs: fstest.MapFS{readmeTemplate: {Data: []byte(body)}}}
-		_, err := r.README(READMEData{Entry: Entry{ID: "etr_1"}})
+		_, err := r.README(READMEData{Entry: benchling.Entry{ID: "etr_1"}})
 		require.ErrorContains(t, err, "render: ", name)
 	}
 	_, err = (&Renderer{fs: fstest.MapFS{}}).README(READMEData{})
@@ -216,116 +217,5 @@ func TestLinkDest(t *testing.T) {
 		got, ok := linkDest(in)
 		require.Equal(t, tc.ok, ok, in)
 		require.Equal(t, tc.want, got, in)
-	}
-}
-
-func TestLinks(t *testing.T) {
-	tests := map[string]struct {
-		host, bucket, pkg string
-		want              QuiltLinks
-	}{
-		"catalog": {"demo.quiltdata.com", "quilt-benchling", "benchling/EXP25000007", QuiltLinks{
-			Catalog:   "https://demo.quiltdata.com/b/quilt-benchling/packages/benchling/EXP25000007",
-			Revise:    "https://demo.quiltdata.com/b/quilt-benchling/packages/benchling/EXP25000007?action=revisePackage",
-			QuiltSync: "quilt+s3://quilt-benchling#package=benchling/EXP25000007&catalog=demo.quiltdata.com",
-		}},
-		"scheme and slash dropped": {"https://demo.quiltdata.com/", "b", "p/q", QuiltLinks{
-			Catalog:   "https://demo.quiltdata.com/b/b/packages/p/q",
-			Revise:    "https://demo.quiltdata.com/b/b/packages/p/q?action=revisePackage",
-			QuiltSync: "quilt+s3://b#package=p/q&catalog=demo.quiltdata.com",
-		}},
-		"no catalog": {"", "b", "p/q", QuiltLinks{QuiltSync: "quilt+s3://b#package=p/q"}},
-		"escaped": {"c", "b", "p/a b?", QuiltLinks{
-			Catalog:   "https://c/b/b/packages/p/a%20b%3F",
-			Revise:    "https://c/b/b/packages/p/a%20b%3F?action=revisePackage",
-			QuiltSync: "quilt+s3://b#package=p/a b?&catalog=c",
-		}},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			require.Equal(t, tc.want, Links(tc.host, tc.bucket, tc.pkg))
-		})
-	}
-}
-
-func TestUserString(t *testing.T) {
-	for want, u := range map[string]User{
-		"Ernest Prabhakar <eprabhakar@ent_9CIv9U8P>": {ID: "ent_9CIv9U8P", Name: "Ernest Prabhakar", Handle: "eprabhakar"},
-		"Ann <ann>":   {Name: "Ann", Handle: "ann"},
-		"Ann <ent_1>": {Name: "Ann", ID: "ent_1"},
-		"Ann":         {Name: "Ann"},
-		"<ann@ent_1>": {Handle: "ann", ID: "ent_1"},
-		"":            {},
-	} {
-		require.Equal(t, want, u.String())
-	}
-}
-
-func TestDecodeEntryFixture(t *testing.T) {
-	e := fixtureEntry(t)
-	require.Equal(t, "etr_0uKCQZ8f", e.ID)
-	require.Equal(t, "EXP25000007", e.DisplayID)
-	require.Equal(t, "quiltable", e.Name)
-	require.Equal(t, "lib_uz14ul16", e.FolderID)
-	require.Equal(t, "https://quilt-dtt.benchling.com/api/v2/entries/etr_0uKCQZ8f", e.APIURL)
-	require.Equal(t, "2025-03-24T21:34:16.262367+00:00", e.CreatedAt)
-	require.Equal(t, User{ID: "ent_9CIv9U8P", Name: "Ernest Prabhakar", Handle: "eprabhakar"}, e.Creator)
-	require.Equal(t, []User{e.Creator}, e.Authors)
-	require.Equal(t, Schema{ID: "ts_sWLj9kNl", Name: "Quiltable"}, e.Schema)
-	require.Equal(t, "tmpl_1ZdkRpdd", e.EntryTemplateID)
-	require.Equal(t, 1, e.Days)
-	require.Len(t, e.Fields, 14)
-	require.Equal(t, Field{DisplayValue: "-1", Type: "integer"}, e.Fields["Sentinel"])
-	require.Equal(t, Field{Type: "text"}, e.Fields["platform"], "null displayValue is empty")
-
-	// The bare object (what the state machine stores) decodes the same.
-	b, err := os.ReadFile(filepath.Join("testdata", "entry.json"))
-	require.NoError(t, err)
-	var start, end = strings.Index(string(b), `"entry": `) + len(`"entry": `), strings.LastIndex(string(b), "}")
-	bare, err := DecodeEntry(b[start:end])
-	require.NoError(t, err)
-	require.Equal(t, e, bare)
-}
-
-func TestDecodeEntryLenient(t *testing.T) {
-	e, err := DecodeEntry([]byte(`{"id":"etr_1","name":42,"displayId":null,"creator":"nobody","authors":[null,{"name":"A"},7],
-		"schema":[],"fields":{"f":{"displayValue":["x",1]},"g":"oops"},"days":{},"unknown":{"deep":[1,2]}}`))
-	require.NoError(t, err)
-	require.Equal(t, Entry{
-		ID: "etr_1", Name: "42", Authors: []User{{Name: "A"}},
-		Fields: map[string]Field{"f": {DisplayValue: `["x",1]`}, "g": {}},
-	}, e)
-	e, err = DecodeEntry([]byte(`{"entry":{"id":"etr_2"},"extra":1}`))
-	require.NoError(t, err)
-	require.Equal(t, "etr_2", e.ID)
-}
-
-func TestDecodeEntryErrors(t *testing.T) {
-	tests := map[string]struct {
-		in   string
-		want string
-	}{
-		"empty":         {"", "unexpected end of JSON input"},
-		"not json":      {"<html>", "at byte 1: invalid character '<'"},
-		"truncated":     {`{"entry":{"id":"etr_1"`, "unexpected end of JSON input"},
-		"array":         {`[{"id":"etr_1"}]`, "cannot unmarshal array"},
-		"string":        {`"etr_1"`, "cannot unmarshal string"},
-		"null":          {"null", "null instead of an object"},
-		"entry null":    {`{"entry":null}`, `"entry" is not an object`},
-		"entry string":  {`{"entry":"etr_1"}`, `"entry" is not an object`},
-		"no id":         {`{"entry":{"name":"x"}}`, `no "id"`},
-		"blank id":      {`{"id":"  "}`, `no "id"`},
-		"null id":       {`{"id":null}`, `no "id"`},
-		"empty object":  {`{}`, `no "id"`},
-		"trailing junk": {`{"id":"etr_1"} x`, "invalid character 'x'"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			_, err := DecodeEntry([]byte(tc.in))
-			require.ErrorIs(t, err, ErrInvalidEntry)
-			require.ErrorContains(t, err, tc.want)
-			require.True(t, strings.HasPrefix(err.Error(), "render: "), err.Error())
-			require.Equal(t, exitcode.BadInput, exitcode.Resolve(err))
-		})
 	}
 }

@@ -1,0 +1,252 @@
+// Package export turns one Benchling export ZIP into the files of a Quilt
+// package: entry.json read first, the archive extracted, README.md written
+// last, and everything undone when a step fails. See docs/export.md.
+package export
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+
+	"benchling-webhook/internal/benchling"
+	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/extract"
+	"benchling-webhook/internal/httprange"
+	"benchling-webhook/internal/quiltpkg"
+	"benchling-webhook/internal/render"
+	"benchling-webhook/internal/store"
+)
+
+// Store is where an export writes: the sink for the archive's files and
+// README.md, which also reads entry.json back.
+type Store interface {
+	extract.Sink
+	Get(ctx context.Context, key string, max int64) ([]byte, error)
+}
+
+var (
+	_ Store = (*store.S3)(nil)
+	_ Store = (*store.Dir)(nil)
+)
+
+// Config is one export. Its values are checked and normalised by the
+// caller (job export validates its flags); Run does not check them again.
+type Config struct {
+	// Source is the export ZIP: an https URL (Benchling's presigned S3
+	// link), or a local path or file:// URL.
+	Source string
+	// Store receives the files: a [store.S3] for Registry, a [store.Dir]
+	// for LocalDir. Build the S3 one with [ContentType] when Readme is set.
+	Store Store
+	// PackageName is the key prefix, as [quiltpkg.CheckPrefix] returns it;
+	// "" (a local folder only) writes at the folder's root.
+	PackageName string
+	// Registry is the bucket, for the README and messages; "" with LocalDir.
+	Registry string
+	// LocalDir is the folder Store writes below, for messages; "" for S3.
+	LocalDir string
+	// Readme reads entry.json before the download, refuses an archive with
+	// the package's own names at its root ([quiltpkg.Reserved]), and writes
+	// README.md after the archive's files.
+	Readme bool
+	// CatalogHost is the Quilt catalog's host, as
+	// [quiltpkg.CheckCatalogHost] returns it; "" leaves the README without
+	// catalog links.
+	CatalogHost string
+	// Manifest, if set, is a local path the stored files are written to as
+	// JSON (key, size, CRC-32, ETag, version id).
+	Manifest string
+	// Extract configures the extraction (limits, concurrency, memory,
+	// progress). Run sets its Prefix, Reserved and Logger; its
+	// MaxTotalBytes also caps the download's spool file.
+	Extract extract.Options
+	// Logger receives the export's log lines; nil discards them.
+	Logger *slog.Logger
+	// Extracted, if set, is called once the archive's files are stored
+	// or have failed, before README.md: where a progress display ends.
+	Extracted func()
+}
+
+// Result is what an export did.
+type Result struct {
+	// Result lists the files stored: none after a failure (they were
+	// deleted), except a failure to write the manifest.
+	extract.Result
+	// Stats are the download's requests and bytes.
+	Stats httprange.Stats
+	// ArchiveSize is the size of the ZIP.
+	ArchiveSize int64
+	// Readme is README.md's key, when Readme wrote it.
+	Readme string
+}
+
+// Run runs the export c describes. After a failure nothing it wrote is
+// left (the archive's files and README.md are deleted), and the error
+// carries its exit code ([exitcode.Resolve]).
+func Run(ctx context.Context, c Config) (Result, error) {
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Info("export starting", "source", httprange.Redact(c.Source), "destination", c.Destination())
+	// entry.json comes first: when it is missing or broken, the export
+	// fails before downloading or writing anything.
+	var entry benchling.Entry
+	if c.Readme {
+		var err error
+		if entry, err = c.readEntry(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	src, err := httprange.Open(ctx, c.Source, httprange.Options{
+		MaxSpool: c.Extract.MaxTotalBytes,
+		Logger:   log,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("open download: %w", err)
+	}
+	defer src.Close()
+
+	opts := c.Extract
+	opts.Prefix, opts.Logger = c.PackageName, log
+	if c.Readme {
+		opts.Reserved = quiltpkg.Reserved()
+	}
+	res, err := extract.Run(ctx, src, c.Store, opts)
+	if c.Extracted != nil {
+		c.Extracted()
+	}
+	out := Result{Stats: src.Stats(), ArchiveSize: src.Size()}
+	if err != nil {
+		return out, err
+	}
+	if c.Readme {
+		key, err := c.writeREADME(ctx, entry, res)
+		if err != nil {
+			// Undo the whole export, the way extract undoes a failed run.
+			keys := make([]string, 0, len(res.Files)+1)
+			for _, f := range res.Files {
+				keys = append(keys, f.Key)
+			}
+			if key != "" {
+				keys = append(keys, key) // its outcome may be unknown
+			}
+			_ = extract.Rollback(ctx, c.Store, keys, opts)
+			return out, err
+		}
+		log.Info("readme written", "key", key)
+		out.Readme = key
+	}
+	out.Result = res
+	if c.Manifest != "" {
+		if err := writeManifest(c.Manifest, res.Files); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// ContentType is the S3 store's content type rule for package pkg:
+// README.md is served as Markdown (the archive cannot hold a file at that
+// key, as README.md is reserved with Readme), every other key gets none.
+func ContentType(pkg string) func(key string) string {
+	readmeKey := quiltpkg.Key(pkg, quiltpkg.ReadmeName)
+	return func(key string) string {
+		if key == readmeKey {
+			return quiltpkg.ReadmeContentType
+		}
+		return ""
+	}
+}
+
+// Destination names where the files go, for messages and the result
+// line: s3://bucket/prefix/ or the local folder.
+func (c Config) Destination() string {
+	if c.LocalDir != "" {
+		return filepath.Join(c.LocalDir, filepath.FromSlash(c.PackageName))
+	}
+	return "s3://" + c.Registry + "/" + c.PackageName + "/"
+}
+
+// location names key in the destination for messages.
+func (c Config) location(key string) string {
+	if c.LocalDir != "" {
+		return filepath.Join(c.LocalDir, filepath.FromSlash(key))
+	}
+	return "s3://" + c.Registry + "/" + key
+}
+
+// readEntry reads and decodes <prefix>/entry.json from the destination.
+// Missing, it is a configuration error (exit 2): the state machine must
+// write it before it runs the export. Not an entry, or not the entry the
+// package is named after (a last path element that is an entry id), it is
+// bad input (exit 3). Other read errors keep the store's codes: 2 for a
+// configuration error (no such bucket, access denied), 4 for network and
+// 5xx errors.
+func (c Config) readEntry(ctx context.Context) (benchling.Entry, error) {
+	key := quiltpkg.Key(c.PackageName, quiltpkg.EntryName)
+	where := c.location(key)
+	data, err := c.Store.Get(ctx, key, quiltpkg.MaxEntryBytes)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return benchling.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: not found: with --readme the state machine must write %s before the export runs", where, quiltpkg.EntryName), exitcode.Usage)
+	case errors.Is(err, store.ErrTooLarge):
+		return benchling.Entry{}, fmt.Errorf("read %s: larger than %d MiB, too large for an entry: %w", where, quiltpkg.MaxEntryBytes>>20, store.ErrTooLarge)
+	case err != nil:
+		return benchling.Entry{}, fmt.Errorf("read %s: %w", quiltpkg.EntryName, err)
+	}
+	entry, err := benchling.DecodeEntry(data)
+	if err != nil {
+		return benchling.Entry{}, fmt.Errorf("read %s: %w", where, err)
+	}
+	if id := path.Base(c.PackageName); quiltpkg.ValidEntryID(id) && entry.ID != id {
+		return benchling.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: %s names %s but the package is %s", where, quiltpkg.EntryName, entry.ID, c.PackageName), exitcode.BadInput)
+	}
+	return entry, nil
+}
+
+// writeREADME renders README.md from the entry and the files the export
+// stored, and writes it through the store like an entry (with its
+// CRC-32). It returns the key it wrote, or tried to write.
+func (c Config) writeREADME(ctx context.Context, entry benchling.Entry, res extract.Result) (string, error) {
+	key := quiltpkg.Key(c.PackageName, quiltpkg.ReadmeName)
+	files := make([]render.File, len(res.Files))
+	for i, f := range res.Files {
+		files[i] = render.File{Name: f.Name, Size: f.Size}
+	}
+	b, err := render.New().README(render.READMEData{
+		Entry: entry, Files: files, PackageName: c.PackageName, Registry: c.Registry, CatalogHost: c.CatalogHost,
+	})
+	if err != nil {
+		return key, err
+	}
+	if _, err := c.Store.Put(ctx, key, bytes.NewReader(b), int64(len(b)), crc32.ChecksumIEEE(b)); err != nil {
+		return key, fmt.Errorf("write %s: %w", quiltpkg.ReadmeName, err)
+	}
+	return key, nil
+}
+
+func writeManifest(path string, files []extract.Object) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return exitcode.Wrap(fmt.Errorf("write manifest: %w", err), exitcode.Usage)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write manifest: %w", cerr)
+		}
+	}()
+	enc := json.NewEncoder(f)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(files); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package quiltpkg
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCheckPrefix(t *testing.T) {
+	tests := map[string]struct {
+		in, want   string
+		allowEmpty bool
+		ok         bool
+	}{
+		"plain":               {"benchling/etr_123", "benchling/etr_123", false, true},
+		"trailing slash":      {"benchling/etr_123/", "benchling/etr_123", false, true},
+		"empty refused":       {"", "", false, false},
+		"empty allowed":       {"", "", true, true},
+		"leading slash":       {"/benchling", "", false, false},
+		"dot dot":             {"benchling/../x", "", false, false},
+		"backslash":           {`benchling\x`, "", false, false},
+		"only slashes":        {"//", "", false, false},
+		"only slashes, local": {"//", "", true, true},
+		"longest":             {strings.Repeat("x", MaxPrefixLen), strings.Repeat("x", MaxPrefixLen), false, true},
+		"too long":            {strings.Repeat("x", MaxPrefixLen+1), "", false, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := CheckPrefix(tc.in, tc.allowEmpty)
+			if !tc.ok {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+	_, err := CheckPrefix("a/../b", false)
+	require.ErrorContains(t, err, "not a safe key prefix")
+	require.LessOrEqual(t, len(StateKey(strings.Repeat("x", MaxPrefixLen))), 1024, "S3's key limit")
+}
+
+func TestValidEntryID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"etr_abc123": true, "etr_a-b_c": true, "etr_" + strings.Repeat("x", 124): true,
+		"etr_": false, "EXP123": false, "abc": false, "etr_../x": false, "etr_a b": false, "etr_" + strings.Repeat("x", 125): false,
+	} {
+		require.Equal(t, want, ValidEntryID(id), id)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	pkg := Name("benchling", "etr_1")
+	require.Equal(t, "benchling/etr_1", pkg)
+	require.Equal(t, "benchling/etr_1/README.md", Key(pkg, ReadmeName))
+	require.Equal(t, "benchling/etr_1/entry.json", Key(pkg, EntryName))
+	require.Equal(t, "benchling/etr_1/input.json", Key(pkg, InputName))
+	require.Equal(t, "README.md", Key("", ReadmeName), "the root of a local folder")
+	require.Equal(t, "benchling/.reconcile/state.json", StateKey("benchling"))
+	require.Equal(t, []string{"README.md", "entry.json", "input.json"}, Reserved())
+}
+
+func TestCheckCatalogHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"catalog.example.com": "catalog.example.com", "https://catalog.example.com/": "catalog.example.com",
+		"http://c.example.com": "c.example.com", "localhost:3000": "localhost:3000",
+		"https://c.example.com/b/x": "", "c.example.com?x": "", "a b": "", "https://": "", "user@host": "", "": "",
+	} {
+		got, err := CheckCatalogHost(host)
+		if want == "" {
+			require.Error(t, err, host)
+			continue
+		}
+		require.NoError(t, err, host)
+		require.Equal(t, want, got, host)
+	}
+}
+
+func TestCatalogLinks(t *testing.T) {
+	tests := map[string]struct {
+		host, bucket, pkg string
+		want              Links
+	}{
+		"catalog": {"demo.quiltdata.com", "quilt-benchling", "benchling/EXP25000007", Links{
+			Catalog:   "https://demo.quiltdata.com/b/quilt-benchling/packages/benchling/EXP25000007",
+			Revise:    "https://demo.quiltdata.com/b/quilt-benchling/packages/benchling/EXP25000007?action=revisePackage",
+			QuiltSync: "quilt+s3://quilt-benchling#package=benchling/EXP25000007&catalog=demo.quiltdata.com",
+		}},
+		"no catalog": {"", "b", "p/q", Links{QuiltSync: "quilt+s3://b#package=p/q"}},
+		"escaped": {"c", "b", "p/a b?", Links{
+			Catalog:   "https://c/b/b/packages/p/a%20b%3F",
+			Revise:    "https://c/b/b/packages/p/a%20b%3F?action=revisePackage",
+			QuiltSync: "quilt+s3://b#package=p/a b?&catalog=c",
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, CatalogLinks(tc.host, tc.bucket, tc.pkg))
+		})
+	}
+	// A host as given on the command line goes through CheckCatalogHost.
+	host, err := CheckCatalogHost("https://demo.quiltdata.com/")
+	require.NoError(t, err)
+	require.Equal(t, Links{
+		Catalog:   "https://demo.quiltdata.com/b/b/packages/p/q",
+		Revise:    "https://demo.quiltdata.com/b/b/packages/p/q?action=revisePackage",
+		QuiltSync: "quilt+s3://b#package=p/q&catalog=demo.quiltdata.com",
+	}, CatalogLinks(host, "b", "p/q"))
+}
