@@ -11,8 +11,8 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"benchling-webhook/internal/exitcode"
-	"benchling-webhook/internal/sfn"
 	"benchling-webhook/internal/quiltpkg"
+	"benchling-webhook/internal/sfn"
 )
 
 // Message types of the packaging input's message (the package's
