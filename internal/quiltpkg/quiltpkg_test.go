@@ -1,8 +1,11 @@
 package quiltpkg
 
 import (
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -107,4 +110,43 @@ func TestCatalogLinks(t *testing.T) {
 		Revise:    "https://demo.quiltdata.com/b/b/packages/p/q?action=revisePackage",
 		QuiltSync: "quilt+s3://b#package=p/q&catalog=demo.quiltdata.com",
 	}, CatalogLinks(host, "b", "p/q"))
+}
+
+func TestControlPrefix(t *testing.T) {
+	for pkg, want := range map[string]string{
+		"benchling/etr_123": "benchling/.packaging/etr_123",
+		"a/b/etr_1":         "a/b/.packaging/etr_1",
+		"etr_1":             ".packaging/etr_1",
+		"":                  ".packaging/package",
+	} {
+		if got := ControlPrefix(pkg); got != want {
+			t.Errorf("ControlPrefix(%q) = %q, want %q", pkg, got, want)
+		}
+	}
+	if got := ControlKey("benchling/etr_1", RecordName); got != "benchling/.packaging/etr_1/record.json" {
+		t.Errorf("ControlKey = %q", got)
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	r := Record{Package: "benchling/etr_1", State: RecordComplete, StartedAt: at, CompletedAt: &at,
+		Files: []RecordFile{{Key: "benchling/etr_1/a.csv", Size: 3, CRC32: 7, ETag: `"x"`, VersionID: "v1"}}}
+	b, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Version = 1
+	if !reflect.DeepEqual(got, r) {
+		t.Errorf("round trip: got %+v, want %+v", got, r)
+	}
+	for _, bad := range []string{`{`, `{"version":2,"state":"complete"}`, `{"version":1,"state":"done"}`} {
+		if _, err := DecodeRecord([]byte(bad)); !errors.Is(err, ErrInvalidRecord) {
+			t.Errorf("DecodeRecord(%s) = %v, want ErrInvalidRecord", bad, err)
+		}
+	}
 }
