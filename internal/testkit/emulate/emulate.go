@@ -202,7 +202,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.HubURL = "http://" + hubLn.Addr().String()
-	s.hub = &http.Server{Handler: s.hubHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.hub = s.newServer(s.hubHandler())
 	go func() { _ = s.hub.Serve(hubLn) }()
 
 	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -210,7 +210,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.GatewayURL = "http://" + gwLn.Addr().String()
-	s.gateway = &http.Server{Handler: s.gatewayHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.gateway = s.newServer(s.gatewayHandler())
 	go func() { _ = s.gateway.Serve(gwLn) }()
 
 	s.settings = map[string]string{
@@ -238,10 +238,23 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		}
 		s.machines[name] = m
 	}
-	if s.engine, err = startEngine(ctx, opts.Dir, node, module, s.HubURL, opts.Stderr); err != nil {
+	if s.engine, err = startEngine(ctx, engineOptions{
+		dir: opts.Dir, node: node, module: module, hubURL: s.HubURL, stderr: opts.Stderr, idle: engineIdle,
+	}); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newServer returns the hub's or the gateway's server. It sets no
+// IdleTimeout (nor ReadTimeout, which it would default to): an idle
+// connection stays open until its client closes it, so a client never
+// sends a request on a connection the server is closing. Its clients are
+// Go's default transport and the AWS SDK's (idle 90 s) and the engine's
+// fetch (undici, 4 s). See docs/architecture.md, "Local stack: connection
+// lifetimes"; Close closes what is left.
+func (s *Stack) newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 }
 
 func setDefaults(o *Options) {

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -39,25 +41,58 @@ func NodeTools(repoRoot string) (node, module string, err error) {
 	return node, module, nil
 }
 
+// idleTimeouts is how long the two ends of a keep-alive connection keep it
+// idle. The client must always give it up first: a server that closes an
+// idle connection can do so just as the client sends the next request on
+// it, and the client then gets "connection reset by peer" (Go's client does
+// not retry a POST). With client < server by a wide margin, the server only
+// ever sees clean closes. See docs/architecture.md, "Local stack: connection
+// lifetimes".
+type idleTimeouts struct{ client, server time.Duration }
+
+// engineIdle is the hub's client to the engine's Node HTTP server. Node's
+// default keepAliveTimeout (5 s) is shorter than Go's default
+// IdleConnTimeout (90 s), the wrong way round, so both are set here: the
+// server's is passed to engine.mjs as ENGINE_KEEPALIVE_MS.
+var engineIdle = idleTimeouts{client: 5 * time.Second, server: 60 * time.Second}
+
 // engine is the Node process running aws-local-stepfunctions.
 type engine struct {
-	url  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *bytes.Buffer
+	url    string
+	client *http.Client
+	cmd    *exec.Cmd
+	done   chan struct{}
+	log    *bytes.Buffer
+}
+
+// engineOptions configures [startEngine].
+type engineOptions struct {
+	dir, node, module, hubURL string
+	stderr                    io.Writer
+	idle                      idleTimeouts
+	// dial replaces the client's dialer (tests watch the connections).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // startEngine starts the engine script with node and waits for its port.
-func startEngine(ctx context.Context, dir, node, module, hubURL string, stderr io.Writer) (*engine, error) {
-	script := filepath.Join(dir, "engine.mjs")
+func startEngine(ctx context.Context, o engineOptions) (*engine, error) {
+	script := filepath.Join(o.dir, "engine.mjs")
 	if err := os.WriteFile(script, engineScript, 0o644); err != nil {
 		return nil, fmt.Errorf("emulate: write engine script: %w", err)
 	}
-	cmd := exec.Command(node, script)
-	cmd.Env = append(os.Environ(), "HUB_URL="+hubURL, "SFN_MODULE="+module, "NODE_OPTIONS=")
+	if o.dial == nil {
+		o.dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	}
+	cmd := exec.Command(o.node, script)
+	cmd.Env = append(os.Environ(), "HUB_URL="+o.hubURL, "SFN_MODULE="+o.module, "NODE_OPTIONS=",
+		"ENGINE_KEEPALIVE_MS="+strconv.FormatInt(o.idle.server.Milliseconds(), 10))
 	cmd.SysProcAttr = s3local.ChildProcAttr() // no engine outlives a killed test binary
-	e := &engine{cmd: cmd, done: make(chan struct{}), log: new(bytes.Buffer)}
-	cmd.Stderr = io.MultiWriter(e.log, stderrOrDiscard(stderr))
+	e := &engine{
+		// No proxy: the engine is on 127.0.0.1.
+		client: &http.Client{Transport: &http.Transport{DialContext: o.dial, IdleConnTimeout: o.idle.client}},
+		cmd:    cmd, done: make(chan struct{}), log: new(bytes.Buffer),
+	}
+	cmd.Stderr = io.MultiWriter(e.log, stderrOrDiscard(o.stderr))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -102,7 +137,7 @@ func (e *engine) post(ctx context.Context, path string, body any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("emulate: engine %s: %w", path, err)
 	}
@@ -115,6 +150,7 @@ func (e *engine) post(ctx context.Context, path string, body any) error {
 }
 
 func (e *engine) close() {
+	e.client.CloseIdleConnections()
 	if e.cmd.Process != nil {
 		_ = e.cmd.Process.Signal(syscall.SIGTERM)
 	}
