@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // Environment variables the benchmarks read.
@@ -130,7 +131,7 @@ func (s *suite) get(b *testing.B) *harness {
 // to nil before the deferred clean-up runs, and the clean-up needs the
 // harness to stop what was started.
 func newHarness(logf func(string, ...any)) (_ *harness, err error) {
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -296,23 +297,6 @@ func (s *suite) finish(w *os.File) error {
 	}
 	errs = append(errs, s.h.close())
 	return errors.Join(errs...)
-}
-
-// repoRoot is the nearest directory at or above the working directory
-// (the package directory under go test) that holds go.mod.
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find repository root: %w", err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("find repository root: no go.mod at or above %s", wd)
-		}
-	}
 }
 
 // envOr returns the value of the environment variable key, or def.

@@ -22,6 +22,7 @@ import (
 
 	"benchling-webhook/internal/testkit/emulate"
 	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 func TestLocal(t *testing.T) {
@@ -38,7 +39,7 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	root, err := emulate.RepoRoot()
+	root, err := testenv.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	requireTools(root)
 
@@ -65,7 +66,7 @@ func requireTools(root string) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" || os.Getenv(s3local.EnvRequire) == "1" {
+	if testenv.Required(testenv.EnvRequireS3) {
 		Fail("the local stack needs its tools: " + err.Error())
 	}
 	Skip("the local stack needs `make tools` (bin/versitygw and tools/node/node_modules): " + err.Error())

@@ -31,6 +31,7 @@ import (
 
 	"benchling-webhook/internal/testkit/s3local"
 	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // Names of the two state machines, as used by [Stack.StartExecution].
@@ -166,7 +167,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, errors.New("emulate: Options.Dir and Options.JobBinary are required")
 	}
 	if opts.RepoRoot == "" {
-		if opts.RepoRoot, err = RepoRoot(); err != nil {
+		if opts.RepoRoot, err = testenv.RepoRoot(); err != nil {
 			return nil, err
 		}
 	}
@@ -337,9 +338,6 @@ func loadMachine(path, name string, values map[string]string) (machine, error) {
 	m.states = parsed.States
 	return m, nil
 }
-
-// RepoRoot returns the repository root (statemachine/, tools/node/).
-func RepoRoot() (string, error) { return s3local.RepoRoot() }
 
 // StartExecution starts the named machine ("webhook" or "packaging") with
 // input. name "" means a generated one; a name already used answers

@@ -6,7 +6,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,27 +17,24 @@ import (
 	"syscall"
 	"time"
 
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 //go:embed engine.mjs
 var engineScript []byte
 
-// ErrNoNode means the Node tools (tools/node/node_modules) are not installed.
-var ErrNoNode = errors.New("emulate: Node tools not installed (run `make tools`, which runs npm ci in tools/node)")
-
-// NodeTools locates Node 22 and aws-local-stepfunctions below the
-// repository's tools/node/node_modules, which `make tools` installs.
+// NodeTools locates Node 22 and aws-local-stepfunctions in the
+// repository's tools/node ([testenv.NodeTools]), which `make tools`
+// installs; the error wraps [testenv.ErrNoNode] when they are missing.
 func NodeTools(repoRoot string) (node, module string, err error) {
-	base := filepath.Join(repoRoot, "tools", "node", "node_modules")
-	node = filepath.Join(base, ".bin", "node")
-	module = filepath.Join(base, "aws-local-stepfunctions", "build", "main.node.esm.js")
-	for _, p := range []string{node, module} {
-		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("%w: %s missing", ErrNoNode, p)
-		}
+	n, err := testenv.NodeTools(repoRoot)
+	if err != nil {
+		return "", "", fmt.Errorf("emulate: %w", err)
 	}
-	return node, module, nil
+	if module, err = n.Module("aws-local-stepfunctions/build/main.node.esm.js"); err != nil {
+		return "", "", fmt.Errorf("emulate: %w", err)
+	}
+	return n.Bin, module, nil
 }
 
 // idleTimeouts is how long the two ends of a keep-alive connection keep it
@@ -86,7 +82,7 @@ func startEngine(ctx context.Context, o engineOptions) (*engine, error) {
 	cmd := exec.Command(o.node, script)
 	cmd.Env = append(os.Environ(), "HUB_URL="+o.hubURL, "SFN_MODULE="+o.module, "NODE_OPTIONS=",
 		"ENGINE_KEEPALIVE_MS="+strconv.FormatInt(o.idle.server.Milliseconds(), 10))
-	cmd.SysProcAttr = s3local.ChildProcAttr() // no engine outlives a killed test binary
+	cmd.SysProcAttr = testenv.ChildProcAttr() // no engine outlives a killed test binary
 	e := &engine{
 		// No proxy: the engine is on 127.0.0.1.
 		client: &http.Client{Transport: &http.Transport{DialContext: o.dial, IdleConnTimeout: o.idle.client}},

@@ -4,11 +4,12 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"benchling-webhook/internal/testkit/testenv"
 
 	"github.com/stretchr/testify/require"
 )
@@ -33,15 +34,8 @@ func TestIdleOrdering(t *testing.T) {
 // close it, never the engine. With the ordering reversed the engine's EOF
 // reaches the client first and the test fails.
 func TestEngineClientClosesFirst(t *testing.T) {
-	root, err := RepoRoot()
-	require.NoError(t, err)
-	node, module, err := NodeTools(root)
-	if err != nil {
-		if os.Getenv("BW_REQUIRE_S3") == "1" || os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	node, module, err := NodeTools("")
+	testenv.Need(t, testenv.EnvRequireS3, err)
 	const scale = 50
 	idle := idleTimeouts{client: engineIdle.client / scale, server: engineIdle.server / scale}
 	closed := make(chan string, 8)

@@ -22,7 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"benchling-webhook/internal/httprange"
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // Identifiers of the emulated resources, as the substitutions name them.
@@ -174,7 +174,7 @@ func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
 	runCtx, cancel := context.WithTimeout(s.ctx, timeout+time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(runCtx, s.opts.JobBinary, o.Command...)
-	cmd.SysProcAttr = s3local.ChildProcAttr()
+	cmd.SysProcAttr = testenv.ChildProcAttr()
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second // ECS's stopTimeout before SIGKILL
 	cmd.Env = env

@@ -34,6 +34,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 const (
@@ -215,7 +217,7 @@ func (s *Server) launch(ctx context.Context, addr, bin, keyFile string, stderr i
 	cmd.Env = childEnv(os.Environ())
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = procAttr()
+	cmd.SysProcAttr = testenv.ChildProcAttr() // no server outlives a killed test binary
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close() // nothing was written
 		return fmt.Errorf("run %s: %w", bin, err)
