@@ -87,7 +87,7 @@ func (s *Stack) hubHandler() http.Handler {
 		s.finish(d)
 		writeJSON(w, http.StatusOK, map[string]any{})
 	})
-	mux.HandleFunc("POST /", s.serveSFN)
+	mux.Handle("POST /", s.sfnHandler())
 	return mux
 }
 
