@@ -1,11 +1,5 @@
 // Package local_test is the end-to-end suite against the local stack
-// (internal/testkit/emulate): signed webhooks go in through the local API Gateway,
-// the real state machines run on aws-local-stepfunctions, the job binary
-// runs as the ECS task, and the specs assert the effects: S3 objects,
-// Benchling API calls (the sandbox records them) and the messages to the
-// Quilt packager queue.
-//
-// Run it with `make e2e` or `go test ./e2e/local/ -ginkgo.v`.
+// (internal/testkit/emulate), run by `make e2e`. See e2e/README.md.
 package local_test
 
 import (

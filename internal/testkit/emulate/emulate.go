@@ -1,14 +1,6 @@
-// Package emulate runs the whole workflow on one machine, without AWS or
-// Docker: the real state machine definitions (statemachine/*.asl.json) on
-// aws-local-stepfunctions in a Node process, and a Go "hub" that plays every
-// AWS service those definitions call. ecs:runTask.sync runs the job binary
-// as a subprocess, http:invoke calls the Benchling sandbox with an
-// EventBridge-connection-like OAuth client, aws-sdk:s3:putObject writes to a
-// real S3-protocol server (versitygw), sqs:sendMessage appends to a queue
-// the caller can read, and states:startExecution starts a nested execution.
-// The hub also answers the Step Functions API calls the job makes
-// (DescribeExecution) and a local API Gateway builds the same request
-// envelope as the deployed mapping template. make run and the e2e suite use it.
+// Package emulate runs the whole workflow locally: the real state machines
+// on aws-local-stepfunctions and a Go hub playing the AWS services they call
+// (`make run`, the e2e suite). Design: docs/testkit.md#emulate-the-local-stack.
 package emulate
 
 import (

@@ -1,12 +1,6 @@
-// Package faultserver serves one file over HTTP with switchable faults, for
-// testing a downloader against the failures a presigned S3 URL can show:
-// no Range support, 503s, a fixed error status such as an expired URL's 403,
-// connections cut mid-body, and slow transfers.
-//
-// Without faults it behaves like [http.ServeContent]: Range (including
-// suffix and multiple ranges), If-Range, ETag and Last-Modified. Error
-// answers carry an S3-style XML body (see
-// https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+// Package faultserver serves one file over HTTP with switchable faults (no
+// Range, 5xx, cut connections, slow transfers) and writes S3-style XML
+// errors. Design: docs/testkit.md#faultserver-a-download-with-faults.
 package faultserver
 
 import (

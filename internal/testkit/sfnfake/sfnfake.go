@@ -1,7 +1,6 @@
-// Package sfnfake is a fake AWS Step Functions endpoint that the SDK's
-// client talks to over the real awsJson1_0 protocol: [Server] records
-// executions for unit tests, [Handler] serves the local stack's. See
-// docs/architecture.md, "Local stack".
+// Package sfnfake is a fake Step Functions endpoint on the real awsJson1_0
+// protocol: [Server] records executions, [Handler] serves any [Backend].
+// See docs/testkit.md#sfnfake-a-fake-step-functions-endpoint.
 package sfnfake
 
 import (

@@ -1,6 +1,6 @@
 // Package testenv finds the repository root and the test tools (bin/,
-// tools/node), and holds the one rule for a missing tool: skip with a hint
-// to run `make tools`, or fail in CI. See docs/architecture.md, "Test tools".
+// tools/node), and holds the one rule for a missing tool: skip with a hint,
+// or fail in CI. See docs/testkit.md#test-tools-internaltestkittestenv.
 package testenv
 
 import (
