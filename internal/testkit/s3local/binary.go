@@ -34,21 +34,14 @@ func FindBinary() (string, error) {
 }
 
 // checkBinary returns the absolute form of p if it is an executable regular
-// file.
+// file ([testenv.Executable]); if not, the error wraps [ErrNoBinary].
 func checkBinary(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", fmt.Errorf("find versitygw: resolve %s: %w", p, err)
+	abs, err := testenv.Executable(p)
+	if errors.Is(err, testenv.ErrMissing) {
+		return "", fmt.Errorf("find versitygw: %w (%w)", ErrNoBinary, err)
 	}
-	fi, err := os.Stat(abs)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("find versitygw at %s: %w", abs, ErrNoBinary)
-		}
-		return "", fmt.Errorf("find versitygw: stat %s: %w", abs, err)
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return "", fmt.Errorf("find versitygw at %s: not an executable file: %w", abs, ErrNoBinary)
+		return "", fmt.Errorf("find versitygw: %w", err)
 	}
 	return abs, nil
 }
