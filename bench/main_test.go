@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // Environment variables the benchmarks read.
@@ -125,16 +126,24 @@ func (s *suite) get(b *testing.B) *harness {
 	return s.h
 }
 
-// newHarness starts versitygw and creates the bucket.
-func newHarness(logf func(string, ...any)) (h *harness, err error) {
-	root, err := repoRoot()
+// newHarness starts versitygw and creates the bucket. The harness is a
+// local variable, not the named result: `return nil, err` sets the result
+// to nil before the deferred clean-up runs, and the clean-up needs the
+// harness to stop what was started.
+func newHarness(logf func(string, ...any)) (_ *harness, err error) {
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	h = &harness{
+	h := &harness{
 		dataDir: envOr(envData, filepath.Join(root, "out", "bench-data")),
 		outDir:  envOr(envOut, filepath.Join(root, "out")),
 		exports: make(map[string]*export),
+	}
+	// Check the settings before starting anything.
+	pinChild, pinServer, err := parsePin(os.Getenv(envPin))
+	if err != nil {
+		return nil, err
 	}
 	bin, err := s3local.FindBinary()
 	if err != nil {
@@ -145,7 +154,7 @@ func newHarness(logf func(string, ...any)) (h *harness, err error) {
 	}
 	defer func() {
 		if err != nil {
-			h.close()
+			err = errors.Join(err, h.close())
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -161,8 +170,8 @@ func newHarness(logf func(string, ...any)) (h *harness, err error) {
 		return nil, err
 	}
 	h.srvPID = childPID("versitygw")
-	if pin := os.Getenv(envPin); pin != "" {
-		if err := h.pin(pin); err != nil {
+	if pinChild != "" {
+		if err := h.pin(pinChild, pinServer); err != nil {
 			return nil, err
 		}
 	}
@@ -187,13 +196,22 @@ func s3Dir() string {
 	return ""
 }
 
-// pin applies envPin: versitygw and this process go to the server CPUs;
-// command wraps each measured process in taskset for the child CPUs.
-func (h *harness) pin(spec string) error {
+// parsePin splits envPin's value, "<child cpus>/<server cpus>"; "" means
+// unpinned.
+func parsePin(spec string) (child, server string, err error) {
+	if spec == "" {
+		return "", "", nil
+	}
 	child, server, ok := strings.Cut(spec, "/")
 	if !ok || child == "" || server == "" {
-		return fmt.Errorf("%s=%q: want <child cpus>/<server cpus>, e.g. 0/1", envPin, spec)
+		return "", "", fmt.Errorf("%s=%q: want <child cpus>/<server cpus>, e.g. 0/1", envPin, spec)
 	}
+	return child, server, nil
+}
+
+// pin applies envPin: versitygw and this process go to the server CPUs;
+// command wraps each measured process in taskset for the child CPUs.
+func (h *harness) pin(child, server string) error {
 	if h.srvPID == 0 {
 		return fmt.Errorf("%s: cannot find versitygw's PID to pin it", envPin)
 	}
@@ -279,23 +297,6 @@ func (s *suite) finish(w *os.File) error {
 	}
 	errs = append(errs, s.h.close())
 	return errors.Join(errs...)
-}
-
-// repoRoot is the nearest directory at or above the working directory
-// (the package directory under go test) that holds go.mod.
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find repository root: %w", err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("find repository root: no go.mod at or above %s", wd)
-		}
-	}
 }
 
 // envOr returns the value of the environment variable key, or def.

@@ -1,8 +1,5 @@
-// Package aws_test is the end-to-end suite against a deployed stack: it
-// signs webhooks with a test app key, posts them to the deployed API and
-// polls the real bucket for the package. It runs only when BW_E2E_API_URL,
-// BW_E2E_BUCKET, BW_E2E_PREFIX, BW_E2E_SIGNING_KEY_FILE,
-// BW_E2E_APP_DEFINITION_ID and BW_E2E_ENTRY_ID are set; see e2e/README.md.
+// Package aws_test is the end-to-end suite against a deployed stack; it runs
+// only when the BW_E2E_* variables are set. See e2e/README.md.
 package aws_test
 
 import (

@@ -1,11 +1,5 @@
 // Package local_test is the end-to-end suite against the local stack
-// (internal/testkit/emulate): signed webhooks go in through the local API Gateway,
-// the real state machines run on aws-local-stepfunctions, the job binary
-// runs as the ECS task, and the specs assert the effects: S3 objects,
-// Benchling API calls (the sandbox records them) and the messages to the
-// Quilt packager queue.
-//
-// Run it with `make e2e` or `go test ./e2e/local/ -ginkgo.v`.
+// (internal/testkit/emulate), run by `make e2e`. See e2e/README.md.
 package local_test
 
 import (
@@ -22,6 +16,7 @@ import (
 
 	"benchling-webhook/internal/testkit/emulate"
 	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 func TestLocal(t *testing.T) {
@@ -38,7 +33,7 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	root, err := emulate.RepoRoot()
+	root, err := testenv.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	requireTools(root)
 
@@ -65,7 +60,7 @@ func requireTools(root string) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" || os.Getenv(s3local.EnvRequire) == "1" {
+	if testenv.Required(testenv.EnvRequireS3) {
 		Fail("the local stack needs its tools: " + err.Error())
 	}
 	Skip("the local stack needs `make tools` (bin/versitygw and tools/node/node_modules): " + err.Error())

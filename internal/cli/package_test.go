@@ -12,8 +12,8 @@ import (
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile"
-	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/sfnfake"
 )
 
 func (r commandRun) packageResult(t *testing.T) packageResult {
@@ -36,8 +36,8 @@ func TestPackageCommand(t *testing.T) {
 	b := a.Add(time.Hour)
 	tn.bench.AddEntry("etr_a1", sandbox.EntryOptions{ModifiedAt: a})
 	tn.bench.AddEntry("etr_b2", sandbox.EntryOptions{ModifiedAt: b})
-	arnA := sfntest.ExecutionARN(testMachineARN, "etr_a1-20250306T232538693042Z")
-	arnB := sfntest.ExecutionARN(testMachineARN, reconcile.ExecutionName("etr_b2", b, ""))
+	arnA := sfnfake.ExecutionARN(testMachineARN, "etr_a1-20250306T232538693042Z")
+	arnB := sfnfake.ExecutionARN(testMachineARN, reconcile.ExecutionName("etr_b2", b, ""))
 
 	r := runCommand(t.Context(), t, tn.env, "package", "etr_a1", "etr_b2", "etr_a1")
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
@@ -67,7 +67,7 @@ func TestPackageCommand(t *testing.T) {
 	require.True(t, tn.sfn.SetStatus(arnB, "FAILED", "ExportFailed", "Benchling reported the export as FAILED"))
 	r = runCommand(t.Context(), t, tn.env, "package", "etr_b2")
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
-	arnB1 := sfntest.ExecutionARN(testMachineARN, reconcile.ExecutionName("etr_b2", b, "r1"))
+	arnB1 := sfnfake.ExecutionARN(testMachineARN, reconcile.ExecutionName("etr_b2", b, "r1"))
 	require.Equal(t, []string{arnB1}, r.outputLines())
 	ex := r.packageResult(t).Executions[0]
 	require.True(t, ex.Restarted)
@@ -84,7 +84,7 @@ func TestPackageWait(t *testing.T) {
 	tn.bench.AddEntry("etr_ok", sandbox.EntryOptions{ModifiedAt: time.Now().Add(-time.Hour)})
 	tn.bench.AddEntry("etr_bad", sandbox.EntryOptions{ModifiedAt: time.Now().Add(-time.Hour)})
 	tn.bench.AddEntry("etr_slow", sandbox.EntryOptions{ModifiedAt: time.Now().Add(-time.Hour)})
-	tn.sfn.Complete = func(e sfntest.Execution, n int) (string, string, string) {
+	tn.sfn.Complete = func(e sfnfake.Execution, n int) (string, string, string) {
 		switch {
 		case strings.HasPrefix(e.Name, "etr_ok-") && n >= 2:
 			return "SUCCEEDED", "", ""
@@ -131,7 +131,7 @@ func TestPackageErrors(t *testing.T) {
 	tests := map[string]struct {
 		env   func(map[string]string)
 		args  []string
-		fault *sfntest.Fault
+		fault *sfnfake.Fault
 		code  int
 		want  string
 	}{
@@ -142,8 +142,8 @@ func TestPackageErrors(t *testing.T) {
 		"bad timeout":    {nil, []string{"--timeout", "0s", "etr_a1"}, nil, exitcode.Usage, "--timeout"},
 		"unknown entry":  {nil, []string{"etr_zz9"}, nil, exitcode.BadInput, "Entry etr_zz9 not found"},
 		"wrong secret":   {func(e map[string]string) { e["BENCHLING_CLIENT_SECRET"] = "nope" }, []string{"etr_a1"}, nil, exitcode.Usage, "Invalid client credentials"},
-		"throttled":      {nil, []string{"etr_a1"}, &sfntest.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, "ThrottlingException"},
-		"access denied":  {nil, []string{"etr_a1"}, &sfntest.Fault{Status: 400, Type: "AccessDeniedException"}, exitcode.Usage, "AccessDeniedException"},
+		"throttled":      {nil, []string{"etr_a1"}, &sfnfake.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, "ThrottlingException"},
+		"access denied":  {nil, []string{"etr_a1"}, &sfnfake.Fault{Status: 400, Type: "AccessDeniedException"}, exitcode.Usage, "AccessDeniedException"},
 		"unknown + fine": {nil, []string{"etr_zz9", "etr_a1"}, nil, exitcode.BadInput, "etr_zz9"},
 	}
 	for name, tc := range tests {
@@ -152,9 +152,9 @@ func TestPackageErrors(t *testing.T) {
 			if tc.env != nil {
 				tc.env(env)
 			}
-			tn.sfn.StartFault = func(string) (sfntest.Fault, bool) {
+			tn.sfn.StartFault = func(string) (sfnfake.Fault, bool) {
 				if tc.fault == nil {
-					return sfntest.Fault{}, false
+					return sfnfake.Fault{}, false
 				}
 				return *tc.fault, true
 			}

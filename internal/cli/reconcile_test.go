@@ -19,9 +19,9 @@ import (
 	"benchling-webhook/internal/emf/emftest"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/reconcile"
-	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/testkit/s3local"
 	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/sfnfake"
 	"benchling-webhook/internal/testkit/syncbuf"
 )
 
@@ -31,7 +31,7 @@ const testMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:bw-te
 // environment the worker's task would get for them.
 type tenant struct {
 	bench *sandbox.Server
-	sfn   *sfntest.Server
+	sfn   *sfnfake.Server
 	env   map[string]string
 }
 
@@ -43,7 +43,7 @@ func newTenant(t *testing.T) *tenant {
 	b, err := sandbox.Start(sandbox.Options{ClientID: "client-id", ClientSecret: "the-client-secret", AppDefinitionID: "appdef_test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
-	f := sfntest.NewServer()
+	f := sfnfake.NewServer()
 	t.Cleanup(f.Close)
 	sfnProcessEnv(t, f.URL)
 	return &tenant{bench: b, sfn: f, env: map[string]string{

@@ -25,6 +25,7 @@ import (
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/sfn"
+	"benchling-webhook/internal/testkit/sfnfake"
 	"benchling-webhook/internal/webhook"
 )
 
@@ -267,58 +268,40 @@ func TestVerifyHelp(t *testing.T) {
 	require.Contains(t, errb.String(), "APP_DEFINITION_ID")
 }
 
-// fakeSFN speaks just enough of the Step Functions awsJson1_0 protocol for
-// DescribeExecution. fail, if set, answers instead: status and error type.
-type fakeSFN struct {
-	*httptest.Server
-	inputs map[string]string
-	hits   atomic.Int32
-	status int
-	errTyp string
-	bad    atomic.Value // string: what was wrong with a request
-}
+// webhookMachineARN is the state machine of the executions verify describes.
+const webhookMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:webhook"
 
-func newFakeSFN(t *testing.T) *fakeSFN {
-	s := &fakeSFN{inputs: map[string]string{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		var in struct {
-			ExecutionArn string `json:"executionArn"`
-			IncludedData string `json:"includedData"`
-		}
-		switch {
-		case r.Method != http.MethodPost || r.Header.Get("X-Amz-Target") != "AWSStepFunctions.DescribeExecution":
-			s.bad.Store("method/target: " + r.Method + " " + r.Header.Get("X-Amz-Target"))
-		case !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256"):
-			s.bad.Store("unsigned request")
-		case json.NewDecoder(r.Body).Decode(&in) != nil || in.IncludedData != "ALL_DATA":
-			s.bad.Store("body")
-		}
-		if s.status != 0 {
-			w.Header().Set("X-Amzn-Errortype", s.errTyp)
-			w.WriteHeader(s.status)
-			_, _ = w.Write([]byte(`{"__type":"com.amazonaws.swf.service.v2.model#` + s.errTyp + `","message":"fake ` + s.errTyp + `"}`))
-			return
-		}
-		input, ok := s.inputs[in.ExecutionArn]
-		if !ok {
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"__type":"com.amazonaws.swf.service.v2.model#ExecutionDoesNotExist","message":"Execution Does Not Exist: '` + in.ExecutionArn + `'"}`))
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"executionArn":    in.ExecutionArn,
-			"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:webhook",
-			"name":            "wh_cli",
-			"status":          "RUNNING",
-			"startDate":       1.7e9,
-			"input":           input,
-			"inputDetails":    map[string]bool{"included": true},
-		})
-	}))
+// newFakeSFN starts the fake Step Functions endpoint for verify, closed
+// when t ends.
+func newFakeSFN(t *testing.T) *sfnfake.Server {
+	s := sfnfake.NewServer()
 	t.Cleanup(s.Close)
 	return s
+}
+
+// addExecution records a RUNNING execution of the webhook machine named
+// name with input, and returns its ARN.
+func addExecution(t *testing.T, s *sfnfake.Server, name, input string) string {
+	e := s.Add(webhookMachineARN, name, "RUNNING")
+	require.True(t, s.SetInput(e.ARN, input))
+	return e.ARN
+}
+
+// badRequests lists the requests the fake got that verify should not send:
+// anything but a signed DescribeExecution asking for ALL_DATA.
+func badRequests(s *sfnfake.Server) []string {
+	var bad []string
+	for _, r := range s.Requests() {
+		switch {
+		case r.Action != "DescribeExecution":
+			bad = append(bad, "target: "+r.Action)
+		case !r.Signed:
+			bad = append(bad, "unsigned request")
+		case r.IncludedData != "ALL_DATA":
+			bad = append(bad, "body: includedData "+r.IncludedData)
+		}
+	}
+	return bad
 }
 
 // sfnProcessEnv points the SDK at the fake, away from the developer's own
@@ -339,12 +322,10 @@ func TestVerifyExecutionARN(t *testing.T) {
 	f := newVerifyFixture(t)
 	sfnSrv := newFakeSFN(t)
 	sfnProcessEnv(t, sfnSrv.URL)
-	const arn = "arn:aws:states:us-east-1:123456789012:execution:webhook:wh_cli"
-	const staleARN = arn + "-stale"
-	const badInputARN = arn + "-bad"
-	sfnSrv.inputs[arn] = string(f.request(t, time.Now()))
-	sfnSrv.inputs[staleARN] = string(f.request(t, time.Now().Add(-time.Hour)))
-	sfnSrv.inputs[badInputARN] = `"just a string"`
+	arn := addExecution(t, sfnSrv, "wh_cli", string(f.request(t, time.Now())))
+	staleARN := addExecution(t, sfnSrv, "wh_cli-stale", string(f.request(t, time.Now().Add(-time.Hour))))
+	badInputARN := addExecution(t, sfnSrv, "wh_cli-bad", `"just a string"`)
+	require.Equal(t, "arn:aws:states:us-east-1:123456789012:execution:webhook:wh_cli", arn)
 
 	tests := map[string]struct {
 		arn    string
@@ -364,9 +345,11 @@ func TestVerifyExecutionARN(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			sfnSrv.status, sfnSrv.errTyp = tc.status, tc.errTyp
+			sfnSrv.DescribeFault = func(string) (sfnfake.Fault, bool) {
+				return sfnfake.Fault{Status: tc.status, Type: tc.errTyp}, tc.status != 0
+			}
 			r := runVerifyTest(t, f.env(map[string]string{"AWS_MAX_ATTEMPTS": "1"}), "--execution-arn", tc.arn)
-			require.Nil(t, sfnSrv.bad.Load(), "the fake got a request it does not understand")
+			require.Empty(t, badRequests(sfnSrv), "the fake got a request it does not understand")
 			require.Equal(t, tc.code, r.code, r.stderr)
 			require.Equal(t, tc.arn, r.res.ExecutionARN)
 			if tc.code == exitcode.OK {
@@ -397,8 +380,7 @@ func TestDescribeErrorCodeNetwork(t *testing.T) {
 func TestDescribeCredentialsFailure(t *testing.T) {
 	f := newVerifyFixture(t)
 	sfnSrv := newFakeSFN(t)
-	const arn = "arn:aws:states:us-east-1:123456789012:execution:webhook:wh_cli"
-	sfnSrv.inputs[arn] = string(f.request(t, time.Now()))
+	arn := addExecution(t, sfnSrv, "wh_cli", string(f.request(t, time.Now())))
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	tests := map[string]struct {
@@ -430,12 +412,12 @@ func TestDescribeCredentialsFailure(t *testing.T) {
 			o, s, _ := parseVerify([]string{"--execution-arn", arn}, e)
 			require.NotNil(t, o)
 			o.newDescriber = func(context.Context) (sfn.API, error) { return sfn.NewAPI(cfg), nil }
-			hits := sfnSrv.hits.Load()
+			hits := len(sfnSrv.Requests())
 			code := o.run(context.Background(), s)
 			require.Equal(t, tc.code, code, errb.String())
 			require.Contains(t, out.String(), tc.errMsg)
 			if tc.code == exitcode.Usage {
-				require.Equal(t, hits, sfnSrv.hits.Load(), "nothing is sent without credentials")
+				require.Equal(t, hits, len(sfnSrv.Requests()), "nothing is sent without credentials")
 			}
 		})
 	}
@@ -454,7 +436,7 @@ func TestDescribeNoCredentials(t *testing.T) {
 	r := runVerifyTest(t, f.env(map[string]string{"AWS_MAX_ATTEMPTS": "1"}), "--execution-arn", "arn:aws:states:us-east-1:123456789012:execution:webhook:x")
 	require.Equal(t, exitcode.Usage, r.code, r.stderr)
 	require.Contains(t, r.res.Error, "describe execution")
-	require.Zero(t, sfnSrv.hits.Load())
+	require.Empty(t, sfnSrv.Requests())
 }
 
 func TestLoadAWSConfig(t *testing.T) {

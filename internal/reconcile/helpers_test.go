@@ -19,9 +19,9 @@ import (
 
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/extract"
-	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/store"
 	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/sfnfake"
 	"benchling-webhook/internal/testkit/syncbuf"
 )
 
@@ -147,7 +147,7 @@ func (m *memStore) putPackage(entity string, at time.Time) {
 type fixture struct {
 	bench *sandbox.Server
 	store *memStore
-	sfn   *sfntest.Server
+	sfn   *sfnfake.Server
 	logs  *syncBuffer
 }
 
@@ -157,7 +157,7 @@ func newFixture(t *testing.T, opts sandbox.Options) *fixture {
 	b, err := sandbox.Start(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
-	f := &fixture{bench: b, store: newMemStore(), sfn: sfntest.NewServer(), logs: &syncBuffer{}}
+	f := &fixture{bench: b, store: newMemStore(), sfn: sfnfake.NewServer(), logs: &syncBuffer{}}
 	t.Cleanup(f.sfn.Close)
 	return f
 }

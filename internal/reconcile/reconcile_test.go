@@ -21,8 +21,8 @@ import (
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/quiltpkg"
-	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/sfnfake"
 )
 
 // now is the tests' clock: entries are modified in the hours before it.
@@ -80,7 +80,7 @@ func TestReconcile(t *testing.T) {
 	noSecrets(t, f.logs.String())
 
 	// The execution: its name and the packaging machine's input.
-	var ex sfntest.Execution
+	var ex sfnfake.Execution
 	for _, e := range f.sfn.Executions() {
 		if e.Name == "etr_older-20250307T100000000000Z" {
 			ex = e
@@ -180,22 +180,22 @@ func TestRateLimited(t *testing.T) {
 func TestStartFailures(t *testing.T) {
 	entries := map[string]time.Time{"etr_a": ago(3 * time.Hour), "etr_b": ago(2 * time.Hour), "etr_c": ago(time.Hour)}
 	tests := map[string]struct {
-		fault   sfntest.Fault
+		fault   sfnfake.Fault
 		code    int
 		failed  int
 		started int
 	}{
-		"throttled":     {sfntest.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, 1, 2},
-		"server error":  {sfntest.Fault{Status: 500, Type: "ServiceUnavailable"}, exitcode.Transient, 1, 2},
-		"access denied": {sfntest.Fault{Status: 400, Type: "AccessDeniedException"}, exitcode.Usage, 0, -1},
-		"no machine":    {sfntest.Fault{Status: 400, Type: "StateMachineDoesNotExist"}, exitcode.Usage, 0, -1},
-		"bad name":      {sfntest.Fault{Status: 400, Type: "InvalidName"}, exitcode.Internal, 0, -1},
+		"throttled":     {sfnfake.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, 1, 2},
+		"server error":  {sfnfake.Fault{Status: 500, Type: "ServiceUnavailable"}, exitcode.Transient, 1, 2},
+		"access denied": {sfnfake.Fault{Status: 400, Type: "AccessDeniedException"}, exitcode.Usage, 0, -1},
+		"no machine":    {sfnfake.Fault{Status: 400, Type: "StateMachineDoesNotExist"}, exitcode.Usage, 0, -1},
+		"bad name":      {sfnfake.Fault{Status: 400, Type: "InvalidName"}, exitcode.Internal, 0, -1},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, sandbox.Options{})
 			f.addEntries(entries)
-			f.sfn.StartFault = func(name string) (sfntest.Fault, bool) {
+			f.sfn.StartFault = func(name string) (sfnfake.Fault, bool) {
 				return tc.fault, name == ExecutionName("etr_b", entries["etr_b"], "")
 			}
 			var rec recorder
@@ -420,7 +420,7 @@ func (f startFunc) DescribeExecution(context.Context, *sfn.DescribeExecutionInpu
 func TestStartIdempotentAnswer(t *testing.T) {
 	p := &Packager{StateMachineARN: testMachine, Registry: testBucket, Prefix: testPrefix, BaseURL: "https://t.benchling.com",
 		Client: startFunc(func(in *sfn.StartExecutionInput) (*sfn.StartExecutionOutput, error) {
-			return &sfn.StartExecutionOutput{ExecutionArn: aws.String(sfntest.ExecutionARN(testMachine, *in.Name)), StartDate: aws.Time(now.Add(-time.Hour))}, nil
+			return &sfn.StartExecutionOutput{ExecutionArn: aws.String(sfnfake.ExecutionARN(testMachine, *in.Name)), StartDate: aws.Time(now.Add(-time.Hour))}, nil
 		}),
 		Now: func() time.Time { return now },
 	}

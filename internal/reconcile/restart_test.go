@@ -15,8 +15,8 @@ import (
 
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/quiltpkg"
-	"benchling-webhook/internal/reconcile/sfntest"
 	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/sfnfake"
 )
 
 // TestIncomplete: an entry.json as current as the entry is not enough: the
@@ -117,7 +117,7 @@ func TestRestart(t *testing.T) {
 	}
 	require.Equal(t, OutcomeStarted, got["etr_new"].Outcome)
 	require.Equal(t, Action{Entity: "etr_failed", ModifiedAt: entries["etr_failed"], Reason: ReasonMissing, Outcome: OutcomeRestarted,
-		Execution: name("etr_failed", "r1"), ARN: sfntest.ExecutionARN(testMachine, name("etr_failed", "r1")), PreviousStatus: "FAILED"}, got["etr_failed"])
+		Execution: name("etr_failed", "r1"), ARN: sfnfake.ExecutionARN(testMachine, name("etr_failed", "r1")), PreviousStatus: "FAILED"}, got["etr_failed"])
 	require.Equal(t, OutcomeRestarted, got["etr_succeeded"].Outcome)
 	require.Equal(t, "SUCCEEDED", got["etr_succeeded"].PreviousStatus)
 	require.Equal(t, OutcomeAlreadyStarted, got["etr_running"].Outcome)
@@ -162,15 +162,15 @@ func TestRestartCountsAgainstMaxStart(t *testing.T) {
 
 func TestDescribeFailures(t *testing.T) {
 	tests := map[string]struct {
-		fault  sfntest.Fault
+		fault  sfnfake.Fault
 		code   int
 		failed int
 	}{
-		"throttled": {sfntest.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, 1},
+		"throttled": {sfnfake.Fault{Status: 400, Type: "ThrottlingException"}, exitcode.Transient, 1},
 		// A standard execution is described consistently at once: one
 		// that does not exist is configuration (docs/architecture.md).
-		"gone":          {sfntest.Fault{Status: 400, Type: "ExecutionDoesNotExist"}, exitcode.Usage, 0},
-		"access denied": {sfntest.Fault{Status: 400, Type: "AccessDeniedException"}, exitcode.Usage, 0},
+		"gone":          {sfnfake.Fault{Status: 400, Type: "ExecutionDoesNotExist"}, exitcode.Usage, 0},
+		"access denied": {sfnfake.Fault{Status: 400, Type: "AccessDeniedException"}, exitcode.Usage, 0},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestDescribeFailures(t *testing.T) {
 			at := ago(time.Hour)
 			f.addEntries(map[string]time.Time{"etr_a": at, "etr_b": ago(2 * time.Hour)})
 			f.sfn.Add(testMachine, ExecutionName("etr_a", at, ""), "FAILED")
-			f.sfn.DescribeFault = func(string) (sfntest.Fault, bool) { return tc.fault, true }
+			f.sfn.DescribeFault = func(string) (sfnfake.Fault, bool) { return tc.fault, true }
 			cfg := f.config(t, now)
 			cfg.Concurrency = 1
 			sum, err := Run(t.Context(), cfg)
@@ -221,7 +221,7 @@ func TestPackagerStart(t *testing.T) {
 			s, err := p.Start(t.Context(), Target{Entity: id, ModifiedAt: at, MessageType: MessageManual, NameSuffix: tc.suffix, RestartSucceeded: tc.restartSucceeded})
 			require.NoError(t, err)
 			tc.want.Name = strings.Replace(tc.want.Name, "NAME", base, 1)
-			tc.want.ARN = sfntest.ExecutionARN(testMachine, tc.want.Name)
+			tc.want.ARN = sfnfake.ExecutionARN(testMachine, tc.want.Name)
 			require.Equal(t, tc.want, s)
 		})
 	}

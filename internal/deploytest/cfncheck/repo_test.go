@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // TestRepositoryTemplates validates every CloudFormation template the
@@ -17,7 +17,7 @@ import (
 // Copilot uploads) exist.
 func TestRepositoryTemplates(t *testing.T) {
 	s := testSpec(t)
-	root, err := s3local.RepoRoot()
+	root, err := testenv.RepoRoot()
 	require.NoError(t, err)
 	paths, err := filepath.Glob(filepath.Join(root, "copilot", "*", "addons", "*.yml"))
 	require.NoError(t, err)

@@ -5,14 +5,13 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // specScript exports the spec from @aws-cdk/aws-service-spec as JSON.
@@ -21,8 +20,9 @@ import (
 var specScript string
 
 // ErrNoNode means the Node tools (node and @aws-cdk/aws-service-spec under
-// tools/node) are not installed; `make tools` installs them.
-var ErrNoNode = errors.New("cfncheck: node tools not installed (run `make tools`)")
+// tools/node) are not installed; `make tools` installs them. It is
+// [testenv.ErrNoNode].
+var ErrNoNode = testenv.ErrNoNode
 
 // Spec is the CloudFormation resource specification as published in
 // @aws-cdk/aws-service-spec (which CDK generates its L1 constructs from and
@@ -62,7 +62,7 @@ type specType struct {
 }
 
 // SpecOptions says where the Node tools are. The zero value finds them
-// under tools/node in the repository root ([s3local.RepoRoot]).
+// under tools/node in the repository root ([testenv.NodeTools]).
 type SpecOptions struct {
 	// NodeModules is the node_modules directory holding
 	// @aws-cdk/aws-service-spec (default: <repo>/tools/node/node_modules).
@@ -77,11 +77,11 @@ type SpecOptions struct {
 // [ErrNoNode] if node or the spec package is missing.
 func LoadSpec(ctx context.Context, opts SpecOptions) (*Spec, error) {
 	if opts.NodeModules == "" {
-		root, err := s3local.RepoRoot()
+		n, err := testenv.NodeTools("")
 		if err != nil {
 			return nil, fmt.Errorf("cfncheck: %w", err)
 		}
-		opts.NodeModules = filepath.Join(root, "tools", "node", "node_modules")
+		opts.NodeModules = n.Modules
 	}
 	if opts.Node == "" {
 		opts.Node = filepath.Join(opts.NodeModules, ".bin", "node")
@@ -93,7 +93,7 @@ func LoadSpec(ctx context.Context, opts SpecOptions) (*Spec, error) {
 	}
 	cmd := exec.CommandContext(ctx, opts.Node, "-e", specScript)
 	cmd.Env = append(os.Environ(), "CFNCHECK_NODE_MODULES="+opts.NodeModules, "NODE_OPTIONS=")
-	cmd.SysProcAttr = s3local.ChildProcAttr()
+	cmd.SysProcAttr = testenv.ChildProcAttr()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

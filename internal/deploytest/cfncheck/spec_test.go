@@ -2,13 +2,14 @@ package cfncheck
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"benchling-webhook/internal/testkit/testenv"
 
 	"github.com/stretchr/testify/require"
 )
@@ -25,10 +26,7 @@ func testSpec(t *testing.T) *Spec {
 	t.Helper()
 	start := time.Now()
 	s, err := loadSpec()
-	if errors.Is(err, ErrNoNode) && os.Getenv("BW_REQUIRE_S3") != "1" && os.Getenv("CI") != "true" {
-		t.Skipf("skipping: %v", err)
-	}
-	require.NoError(t, err)
+	testenv.Need(t, testenv.EnvRequireS3, err)
 	if d := time.Since(start); d > 50*time.Millisecond {
 		t.Logf("spec %s: %d resource types, %d property types, loaded in %s",
 			s.Version, len(s.Resources), len(s.Types), d.Round(time.Millisecond))

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/deploytest/cfncheck"
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // The names the deployment uses; the docs must use the same.
@@ -24,15 +24,9 @@ const (
 // declares module benchling-webhook).
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := s3local.RepoRoot()
+	root, err := testenv.RepoRoot()
 	require.NoError(t, err, "locate repository root")
 	return root
-}
-
-// required reports whether a missing tool must fail the test rather than
-// skip it: BW_REQUIRE_S3=1 (set by `make test`) or CI=true.
-func required() bool {
-	return os.Getenv(s3local.EnvRequire) == "1" || os.Getenv("CI") == "true"
 }
 
 // isParametersFile reports whether name is Copilot's addon parameters

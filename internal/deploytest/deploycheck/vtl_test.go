@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"benchling-webhook/internal/testkit/testenv"
+
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/deploytest/cfncheck"
@@ -80,19 +82,11 @@ type vtlResult struct {
 // environment requires them).
 func velocityTools(t *testing.T) (node, module string) {
 	t.Helper()
-	base := filepath.Join(repoRoot(t), "tools", "node", "node_modules")
-	node = filepath.Join(base, ".bin", "node")
-	module = filepath.Join(base, "velocityjs", "dist", "esm", "index.mjs")
-	for _, p := range []string{node, module} {
-		if _, err := os.Stat(p); err != nil {
-			msg := fmt.Sprintf("%s missing: run `make tools` (npm ci in tools/node)", p)
-			if required() {
-				t.Fatal(msg)
-			}
-			t.Skip("skipping: " + msg)
-		}
-	}
-	return node, module
+	n, err := testenv.NodeTools(repoRoot(t))
+	testenv.Need(t, testenv.EnvRequireS3, err)
+	module, err = n.Module("velocityjs/dist/esm/index.mjs")
+	testenv.Need(t, testenv.EnvRequireS3, err)
+	return n.Bin, module
 }
 
 // renderVTL renders the jobs in one Node process.

@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // buildah runs the buildah CLI against a private store: vfs storage (no
@@ -27,17 +29,9 @@ type buildah struct {
 	env    []string
 }
 
-// requireImageTools reports whether a missing buildah (or a missing
-// privilege) fails the test instead of skipping it: BW_REQUIRE_IMAGE=1
-// (which .ci/run sets: CI runs as root with buildah installed) or CI=true.
-// It is not tied to BW_REQUIRE_S3, which `make test` always sets, so that
-// `make test` on a developer's machine without root skips the image build.
-func requireImageTools() bool {
-	return os.Getenv("BW_REQUIRE_IMAGE") == "1" || os.Getenv("CI") == "true"
-}
-
 // newBuildah finds buildah and sets up its store in t's temp dir. It skips
-// the test (or fails it, see [requireImageTools]) when buildah is missing
+// the test (or fails it under BW_REQUIRE_IMAGE=1, which .ci/run sets, or
+// CI=true: [testenv.Required]) when buildah is missing
 // or the test is not root: vfs storage with chroot isolation needs root,
 // and rootless buildah needs subuid ranges this test does not set up.
 func newBuildah(t *testing.T) *buildah {
@@ -81,12 +75,12 @@ func newBuildah(t *testing.T) *buildah {
 	return b
 }
 
+// missing skips t, or fails it where the image test must run. The
+// requirement is BW_REQUIRE_IMAGE, not BW_REQUIRE_S3 (which `make test`
+// always sets), so `make test` without root skips the image build.
 func missing(t *testing.T, msg string) {
 	t.Helper()
-	if requireImageTools() {
-		t.Fatalf("%s (BW_REQUIRE_IMAGE=1 or CI=true: not skipping)", msg)
-	}
-	t.Skipf("skipping: %s", msg)
+	testenv.Need(t, testenv.EnvRequireImage, testenv.MissingError(msg))
 }
 
 func (b *buildah) cmd(ctx context.Context, args ...string) *exec.Cmd {

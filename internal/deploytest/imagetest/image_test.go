@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"benchling-webhook/internal/testkit/testenv"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -53,7 +55,7 @@ func TestImage(t *testing.T) {
 	b := newBuildah(t)
 	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
 	defer cancel()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := testenv.RepoRoot()
 	require.NoError(t, err)
 	require.FileExists(t, filepath.Join(root, "Dockerfile"))
 	g := hostGo(ctx, t)
@@ -226,8 +228,9 @@ func TestPublishNeedsSwitch(t *testing.T) {
 	if err != nil {
 		t.Skip("skipping: bash not found")
 	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "image.sh"))
+	root, err := testenv.RepoRoot()
 	require.NoError(t, err)
+	script := filepath.Join(root, "scripts", "image.sh")
 	for _, publish := range []string{"", "0", "yes"} {
 		t.Run("PUBLISH="+publish, func(t *testing.T) {
 			env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PUBLISH=") })

@@ -1,5 +1,4 @@
-// Package workflowcheck holds only tests: they lint the GitHub Actions
-// workflows in .github/workflows with the pinned actionlint (bin/actionlint,
-// built by `make tools`) and check that the workflows run the same `make
-// test` as .ci/run and that the release never pushes a floating image tag.
+// Package workflowcheck holds only tests: actionlint on .github/workflows,
+// and that they run what .ci/run runs. See
+// docs/testkit.md#deployment-checks-internaldeploytest.
 package workflowcheck

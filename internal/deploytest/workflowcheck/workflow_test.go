@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // The workflows every repository checkout must have.
@@ -23,37 +23,20 @@ var requiredWorkflows = []string{"test.yml", "release.yml"}
 // declares module benchling-webhook).
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := s3local.RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatalf("locate repository root: %v", err)
 	}
 	return root
 }
 
-// required reports whether a missing tool must fail the test rather than
-// skip it: BW_REQUIRE_S3=1 (set by `make test`) or CI=true.
-func required() bool {
-	return os.Getenv(s3local.EnvRequire) == "1" || os.Getenv("CI") == "true"
-}
-
 // actionlintBin returns <root>/bin/actionlint, skipping the test with a hint
-// when it is missing unless the environment requires it.
+// when it is missing unless the environment requires it ([testenv.Need]).
 func actionlintBin(t *testing.T, root string) string {
 	t.Helper()
-	bin := filepath.Join(root, "bin", "actionlint")
-	fi, err := os.Stat(bin)
-	if err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-		return bin
-	}
-	msg := "actionlint not found at " + bin + " (run `make tools`)"
-	if err == nil {
-		msg = bin + " is not an executable file (run `make tools`)"
-	}
-	if !required() {
-		t.Skip("skipping: " + msg)
-	}
-	t.Fatal(msg)
-	return ""
+	bin, err := testenv.Executable(filepath.Join(root, "bin", "actionlint"))
+	testenv.Need(t, testenv.EnvRequireS3, err)
+	return bin
 }
 
 // workflowFiles returns the workflow files, relative to root, and checks

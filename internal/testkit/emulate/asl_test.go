@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"benchling-webhook/internal/testkit/testenv"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,7 +45,7 @@ var sampleValues = map[string]string{
 
 func readMachine(t *testing.T, name string) []byte {
 	t.Helper()
-	root, err := RepoRoot()
+	root, err := testenv.RepoRoot()
 	require.NoError(t, err)
 	b, err := os.ReadFile(filepath.Join(root, "statemachine", name+".asl.json"))
 	require.NoError(t, err)
@@ -83,16 +85,11 @@ func TestSubstitute(t *testing.T) {
 // (so the e2e suite covers it), every Fail state named, and asl-validator
 // (the schema and reachability) on the substituted definitions.
 func TestDefinitions(t *testing.T) {
-	root, err := RepoRoot()
-	require.NoError(t, err)
-	node, _, err := NodeTools(root)
-	if err != nil {
-		if os.Getenv("BW_REQUIRE_S3") == "1" || os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	validator := filepath.Join(root, "tools", "node", "node_modules", "asl-validator", "dist", "bin", "asl-validator.js")
+	n, err := testenv.NodeTools("")
+	testenv.Need(t, testenv.EnvRequireS3, err)
+	validator, err := n.Module("asl-validator/dist/bin/asl-validator.js")
+	testenv.Need(t, testenv.EnvRequireS3, err)
+	node := n.Bin
 	emulated := map[string]bool{
 		"arn:aws:states:::ecs:runTask.sync": true, "arn:aws:states:::http:invoke": true,
 		"arn:aws:states:::aws-sdk:s3:putObject": true, "arn:aws:states:::sqs:sendMessage": true,

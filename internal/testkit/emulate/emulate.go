@@ -1,14 +1,6 @@
-// Package emulate runs the whole workflow on one machine, without AWS or
-// Docker: the real state machine definitions (statemachine/*.asl.json) on
-// aws-local-stepfunctions in a Node process, and a Go "hub" that plays every
-// AWS service those definitions call. ecs:runTask.sync runs the job binary
-// as a subprocess, http:invoke calls the Benchling sandbox with an
-// EventBridge-connection-like OAuth client, aws-sdk:s3:putObject writes to a
-// real S3-protocol server (versitygw), sqs:sendMessage appends to a queue
-// the caller can read, and states:startExecution starts a nested execution.
-// The hub also answers the Step Functions API calls the job makes
-// (DescribeExecution) and a local API Gateway builds the same request
-// envelope as the deployed mapping template. make run and the e2e suite use it.
+// Package emulate runs the whole workflow locally: the real state machines
+// on aws-local-stepfunctions and a Go hub playing the AWS services they call
+// (`make run`, the e2e suite). Design: docs/testkit.md#emulate-the-local-stack.
 package emulate
 
 import (
@@ -31,6 +23,7 @@ import (
 
 	"benchling-webhook/internal/testkit/s3local"
 	"benchling-webhook/internal/testkit/sandbox"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // Names of the two state machines, as used by [Stack.StartExecution].
@@ -166,7 +159,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, errors.New("emulate: Options.Dir and Options.JobBinary are required")
 	}
 	if opts.RepoRoot == "" {
-		if opts.RepoRoot, err = RepoRoot(); err != nil {
+		if opts.RepoRoot, err = testenv.RepoRoot(); err != nil {
 			return nil, err
 		}
 	}
@@ -202,7 +195,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.HubURL = "http://" + hubLn.Addr().String()
-	s.hub = &http.Server{Handler: s.hubHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.hub = s.newServer(s.hubHandler())
 	go func() { _ = s.hub.Serve(hubLn) }()
 
 	gwLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -210,7 +203,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.GatewayURL = "http://" + gwLn.Addr().String()
-	s.gateway = &http.Server{Handler: s.gatewayHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.gateway = s.newServer(s.gatewayHandler())
 	go func() { _ = s.gateway.Serve(gwLn) }()
 
 	s.settings = map[string]string{
@@ -238,10 +231,23 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		}
 		s.machines[name] = m
 	}
-	if s.engine, err = startEngine(ctx, opts.Dir, node, module, s.HubURL, opts.Stderr); err != nil {
+	if s.engine, err = startEngine(ctx, engineOptions{
+		dir: opts.Dir, node: node, module: module, hubURL: s.HubURL, stderr: opts.Stderr, idle: engineIdle,
+	}); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newServer returns the hub's or the gateway's server. It sets no
+// IdleTimeout (nor ReadTimeout, which it would default to): an idle
+// connection stays open until its client closes it, so a client never
+// sends a request on a connection the server is closing. Its clients are
+// Go's default transport and the AWS SDK's (idle 90 s) and the engine's
+// fetch (undici, 4 s). See docs/architecture.md, "Local stack: connection
+// lifetimes"; Close closes what is left.
+func (s *Stack) newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 }
 
 func setDefaults(o *Options) {
@@ -324,9 +330,6 @@ func loadMachine(path, name string, values map[string]string) (machine, error) {
 	m.states = parsed.States
 	return m, nil
 }
-
-// RepoRoot returns the repository root (statemachine/, tools/node/).
-func RepoRoot() (string, error) { return s3local.RepoRoot() }
 
 // StartExecution starts the named machine ("webhook" or "packaging") with
 // input. name "" means a generated one; a name already used answers

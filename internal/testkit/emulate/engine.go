@@ -6,58 +6,89 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 //go:embed engine.mjs
 var engineScript []byte
 
-// ErrNoNode means the Node tools (tools/node/node_modules) are not installed.
-var ErrNoNode = errors.New("emulate: Node tools not installed (run `make tools`, which runs npm ci in tools/node)")
-
-// NodeTools locates Node 22 and aws-local-stepfunctions below the
-// repository's tools/node/node_modules, which `make tools` installs.
+// NodeTools locates Node 22 and aws-local-stepfunctions in the
+// repository's tools/node ([testenv.NodeTools]), which `make tools`
+// installs; the error wraps [testenv.ErrNoNode] when they are missing.
 func NodeTools(repoRoot string) (node, module string, err error) {
-	base := filepath.Join(repoRoot, "tools", "node", "node_modules")
-	node = filepath.Join(base, ".bin", "node")
-	module = filepath.Join(base, "aws-local-stepfunctions", "build", "main.node.esm.js")
-	for _, p := range []string{node, module} {
-		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("%w: %s missing", ErrNoNode, p)
-		}
+	n, err := testenv.NodeTools(repoRoot)
+	if err != nil {
+		return "", "", fmt.Errorf("emulate: %w", err)
 	}
-	return node, module, nil
+	if module, err = n.Module("aws-local-stepfunctions/build/main.node.esm.js"); err != nil {
+		return "", "", fmt.Errorf("emulate: %w", err)
+	}
+	return n.Bin, module, nil
 }
+
+// idleTimeouts is how long the two ends of a keep-alive connection keep it
+// idle. The client must always give it up first: a server that closes an
+// idle connection can do so just as the client sends the next request on
+// it, and the client then gets "connection reset by peer" (Go's client does
+// not retry a POST). With client < server by a wide margin, the server only
+// ever sees clean closes. See docs/architecture.md, "Local stack: connection
+// lifetimes".
+type idleTimeouts struct{ client, server time.Duration }
+
+// engineIdle is the hub's client to the engine's Node HTTP server. Node's
+// default keepAliveTimeout (5 s) is shorter than Go's default
+// IdleConnTimeout (90 s), the wrong way round, so both are set here: the
+// server's is passed to engine.mjs as ENGINE_KEEPALIVE_MS.
+var engineIdle = idleTimeouts{client: 5 * time.Second, server: 60 * time.Second}
 
 // engine is the Node process running aws-local-stepfunctions.
 type engine struct {
-	url  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *bytes.Buffer
+	url    string
+	client *http.Client
+	cmd    *exec.Cmd
+	done   chan struct{}
+	log    *bytes.Buffer
+}
+
+// engineOptions configures [startEngine].
+type engineOptions struct {
+	dir, node, module, hubURL string
+	stderr                    io.Writer
+	idle                      idleTimeouts
+	// dial replaces the client's dialer (tests watch the connections).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // startEngine starts the engine script with node and waits for its port.
-func startEngine(ctx context.Context, dir, node, module, hubURL string, stderr io.Writer) (*engine, error) {
-	script := filepath.Join(dir, "engine.mjs")
+func startEngine(ctx context.Context, o engineOptions) (*engine, error) {
+	script := filepath.Join(o.dir, "engine.mjs")
 	if err := os.WriteFile(script, engineScript, 0o644); err != nil {
 		return nil, fmt.Errorf("emulate: write engine script: %w", err)
 	}
-	cmd := exec.Command(node, script)
-	cmd.Env = append(os.Environ(), "HUB_URL="+hubURL, "SFN_MODULE="+module, "NODE_OPTIONS=")
-	cmd.SysProcAttr = s3local.ChildProcAttr() // no engine outlives a killed test binary
-	e := &engine{cmd: cmd, done: make(chan struct{}), log: new(bytes.Buffer)}
-	cmd.Stderr = io.MultiWriter(e.log, stderrOrDiscard(stderr))
+	if o.dial == nil {
+		o.dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	}
+	cmd := exec.Command(o.node, script)
+	cmd.Env = append(os.Environ(), "HUB_URL="+o.hubURL, "SFN_MODULE="+o.module, "NODE_OPTIONS=",
+		"ENGINE_KEEPALIVE_MS="+strconv.FormatInt(o.idle.server.Milliseconds(), 10))
+	cmd.SysProcAttr = testenv.ChildProcAttr() // no engine outlives a killed test binary
+	e := &engine{
+		// No proxy: the engine is on 127.0.0.1.
+		client: &http.Client{Transport: &http.Transport{DialContext: o.dial, IdleConnTimeout: o.idle.client}},
+		cmd:    cmd, done: make(chan struct{}), log: new(bytes.Buffer),
+	}
+	cmd.Stderr = io.MultiWriter(e.log, stderrOrDiscard(o.stderr))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -102,7 +133,7 @@ func (e *engine) post(ctx context.Context, path string, body any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("emulate: engine %s: %w", path, err)
 	}
@@ -115,6 +146,7 @@ func (e *engine) post(ctx context.Context, path string, body any) error {
 }
 
 func (e *engine) close() {
+	e.client.CloseIdleConnections()
 	if e.cmd.Process != nil {
 		_ = e.cmd.Process.Signal(syscall.SIGTERM)
 	}

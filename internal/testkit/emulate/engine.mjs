@@ -128,6 +128,12 @@ const server = http.createServer((req, res) => {
     }
   });
 });
+// Idle keep-alive connections stay open longer than the Go client keeps
+// them (ENGINE_KEEPALIVE_MS, set by engine.go), so the client always closes
+// first: a server closing an idle connection can race the client's next
+// request on it, which then fails with "connection reset by peer". Node's
+// default (5 s) is shorter than Go's (90 s).
+server.keepAliveTimeout = Number(process.env.ENGINE_KEEPALIVE_MS) || 60000;
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
 });

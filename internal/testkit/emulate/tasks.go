@@ -22,7 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"benchling-webhook/internal/httprange"
-	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 // Identifiers of the emulated resources, as the substitutions name them.
@@ -87,7 +87,7 @@ func (s *Stack) hubHandler() http.Handler {
 		s.finish(d)
 		writeJSON(w, http.StatusOK, map[string]any{})
 	})
-	mux.HandleFunc("POST /", s.serveSFN)
+	mux.Handle("POST /", s.sfnHandler())
 	return mux
 }
 
@@ -120,11 +120,7 @@ type ecsParams struct {
 		}
 	}
 	Overrides struct {
-		ContainerOverrides []struct {
-			Name        string
-			Command     []string
-			Environment []struct{ Name, Value string }
-		}
+		ContainerOverrides []containerOverride
 	}
 }
 
@@ -133,48 +129,102 @@ type ecsParams struct {
 // override's. It answers like ecs:runTask.sync: the stopped task, or
 // States.TaskFailed with the task as Cause when the container exits non-zero.
 func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
-	var p ecsParams
-	if err := strictDecode(req.Input, &p); err != nil {
-		return nil, &taskError{"ECS.InvalidParameterException", err.Error()}
+	o, rawOverrides, err := checkRunTask(req.Input)
+	if err != nil {
+		return nil, err
 	}
-	var rawOverrides struct{ Overrides json.RawMessage }
-	_ = json.Unmarshal(req.Input, &rawOverrides)
+	t := ecsTask{ID: randomID(32)}
+	t.ARN = fmt.Sprintf("arn:aws:ecs:%s:%s:task/local/%s", Region, AccountID, t.ID)
+	env, shownEnv := s.containerEnv(o)
+	res, err := s.runContainer(req, o.Command, env, s.stateTimeout(req))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.tasks = append(s.tasks, TaskRun{Execution: req.ExecutionArn, State: req.State, TaskArn: t.ARN, Command: o.Command,
+		Environment: shownEnv, ExitCode: res.exit, Stdout: res.stdout, Stderr: res.stderr, Duration: res.duration})
+	s.mu.Unlock()
+	return taskResult(t, res, rawOverrides)
+}
+
+// containerOverride is the one container override the job's tasks carry.
+type containerOverride struct {
+	Name        string
+	Command     []string
+	Environment []struct{ Name, Value string }
+}
+
+// checkRunTask decodes and checks ecs:runTask's parameters as ECS would:
+// Fargate, the stack's cluster and task family, a network configuration,
+// and one override, for the job's container, within ECS's size limit. It
+// returns that override and the Overrides as sent (echoed in the result).
+func checkRunTask(input json.RawMessage) (containerOverride, json.RawMessage, error) {
+	var p ecsParams
+	if err := strictDecode(input, &p); err != nil {
+		return containerOverride{}, nil, &taskError{"ECS.InvalidParameterException", err.Error()}
+	}
+	var raw struct{ Overrides json.RawMessage }
+	_ = json.Unmarshal(input, &raw)
 	switch {
 	case p.LaunchType != "FARGATE":
-		return nil, &taskError{"ECS.InvalidParameterException", "LaunchType must be FARGATE"}
+		return containerOverride{}, nil, &taskError{"ECS.InvalidParameterException", "LaunchType must be FARGATE"}
 	case p.Cluster != clusterArn:
-		return nil, &taskError{"ECS.ClusterNotFoundException", "Cluster not found: " + p.Cluster}
+		return containerOverride{}, nil, &taskError{"ECS.ClusterNotFoundException", "Cluster not found: " + p.Cluster}
 	case p.TaskDefinition != taskFamily:
-		return nil, &taskError{"ECS.ClientException", "Unable to find task definition " + p.TaskDefinition}
+		return containerOverride{}, nil, &taskError{"ECS.ClientException", "Unable to find task definition " + p.TaskDefinition}
 	case len(p.NetworkConfiguration.AwsvpcConfiguration.Subnets) == 0:
-		return nil, &taskError{"ECS.InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified."}
-	case len(rawOverrides.Overrides) > overridesLimit:
-		return nil, &taskError{"ECS.InvalidParameterException", fmt.Sprintf("Container Overrides length must be at most %d", overridesLimit)}
+		return containerOverride{}, nil, &taskError{"ECS.InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified."}
+	case len(raw.Overrides) > overridesLimit:
+		return containerOverride{}, nil, &taskError{"ECS.InvalidParameterException", fmt.Sprintf("Container Overrides length must be at most %d", overridesLimit)}
 	case len(p.Overrides.ContainerOverrides) != 1 || p.Overrides.ContainerOverrides[0].Name != containerName:
-		return nil, &taskError{"ECS.InvalidParameterException", "Override for container named " + containerName + " expected"}
+		return containerOverride{}, nil, &taskError{"ECS.InvalidParameterException", "Override for container named " + containerName + " expected"}
 	}
-	o := p.Overrides.ContainerOverrides[0]
-	taskID := randomID(32)
-	taskArn := fmt.Sprintf("arn:aws:ecs:%s:%s:task/local/%s", Region, AccountID, taskID)
-	env := s.taskEnvironment()
-	overrideEnv := map[string]string{}
+	return p.Overrides.ContainerOverrides[0], raw.Overrides, nil
+}
+
+// containerEnv returns the container's environment (the task
+// definition's, then the override's) and the override's as [TaskRun]
+// shows it, URLs without their query string (a presigned URL's query is a
+// credential).
+func (s *Stack) containerEnv(o containerOverride) (env []string, shown map[string]string) {
+	env = s.taskEnvironment()
+	shown = map[string]string{}
 	for _, e := range o.Environment {
 		env = append(env, e.Name+"="+e.Value)
-		overrideEnv[e.Name] = e.Value
+		shown[e.Name] = e.Value
 		if strings.Contains(e.Value, "://") {
-			overrideEnv[e.Name] = httprange.Redact(e.Value) // a presigned URL's query is a credential
+			shown[e.Name] = httprange.Redact(e.Value)
 		}
 	}
+	return env, shown
+}
+
+// stateTimeout is the Task state's TimeoutSeconds, 60 s if it has none.
+func (s *Stack) stateTimeout(req taskRequest) time.Duration {
 	timeout := time.Duration(s.machineState(req.ExecutionArn, req.State).TimeoutSeconds) * time.Second
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	// The task outlives the engine's request (ECS runs it on its own), but
-	// not its state's timeout nor the stack.
+	return timeout
+}
+
+// containerRun is how a container run ended.
+type containerRun struct {
+	exit             int // 128+signal if a signal ended it
+	stdout, stderr   string
+	created, stopped time.Time
+	duration         time.Duration
+}
+
+// runContainer runs the job binary with args and env until it exits. The
+// task outlives the engine's request (ECS runs it on its own), but not its
+// state's timeout nor the stack: either sends SIGTERM, then SIGKILL after
+// ECS's stop timeout. An error means the job could not be run at all.
+func (s *Stack) runContainer(req taskRequest, args, env []string, timeout time.Duration) (containerRun, error) {
 	runCtx, cancel := context.WithTimeout(s.ctx, timeout+time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, s.opts.JobBinary, o.Command...)
-	cmd.SysProcAttr = s3local.ChildProcAttr()
+	cmd := exec.CommandContext(runCtx, s.opts.JobBinary, args...)
+	cmd.SysProcAttr = testenv.ChildProcAttr()
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second // ECS's stopTimeout before SIGKILL
 	cmd.Env = env
@@ -183,33 +233,39 @@ func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
 	cmd.Stdout = &stdout
 	cmd.Stderr = io.MultiWriter(&stderr, stderrOrDiscard(s.opts.Stderr))
 	start := time.Now()
-	created := start.UTC()
 	if err := cmd.Start(); err != nil {
-		return nil, &taskError{"ECS.AmazonECSException", "start the job: " + err.Error()}
+		return containerRun{}, &taskError{"ECS.AmazonECSException", "start the job: " + err.Error()}
 	}
 	if !s.trackProc(req.ExecutionArn, cmd.Process, true) {
 		_ = cmd.Process.Signal(syscall.SIGTERM) // the execution ended meanwhile
 	}
 	err := cmd.Wait()
 	s.trackProc(req.ExecutionArn, cmd.Process, false)
-	exit := 0
+	res := containerRun{stdout: stdout.String(), stderr: stderr.String(), created: start.UTC()}
 	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			return nil, &taskError{"ECS.AmazonECSException", "run the job: " + err.Error()}
+			return containerRun{}, &taskError{"ECS.AmazonECSException", "run the job: " + err.Error()}
 		}
-		exit = ee.ExitCode()
+		res.exit = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			exit = 128 + int(ws.Signal())
+			res.exit = 128 + int(ws.Signal())
 		}
 	}
-	stopped := time.Now().UTC()
-	s.mu.Lock()
-	s.tasks = append(s.tasks, TaskRun{Execution: req.ExecutionArn, State: req.State, TaskArn: taskArn, Command: o.Command,
-		Environment: overrideEnv, ExitCode: exit, Stdout: stdout.String(), Stderr: stderr.String(), Duration: time.Since(start)})
-	s.mu.Unlock()
+	res.stopped = time.Now().UTC()
+	res.duration = time.Since(start)
+	return res, nil
+}
+
+// ecsTask names one task.
+type ecsTask struct{ ID, ARN string }
+
+// taskResult is ecs:runTask.sync's answer for the stopped task t: the task
+// description, or States.TaskFailed with it as the Cause when the
+// container exited non-zero.
+func taskResult(t ecsTask, res containerRun, overrides json.RawMessage) (any, error) {
 	task := map[string]any{
-		"TaskArn":           taskArn,
+		"TaskArn":           t.ARN,
 		"ClusterArn":        clusterArn,
 		"TaskDefinitionArn": fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:1", Region, AccountID, taskFamily),
 		"LaunchType":        "FARGATE",
@@ -222,19 +278,19 @@ func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
 		"DesiredStatus":     "STOPPED",
 		"StopCode":          "EssentialContainerExited",
 		"StoppedReason":     "Essential container in task exited",
-		"CreatedAt":         created.Format(time.RFC3339Nano),
-		"StartedAt":         created.Format(time.RFC3339Nano),
-		"StoppedAt":         stopped.Format(time.RFC3339Nano),
-		"Overrides":         rawOverrides.Overrides,
+		"CreatedAt":         res.created.Format(time.RFC3339Nano),
+		"StartedAt":         res.created.Format(time.RFC3339Nano),
+		"StoppedAt":         res.stopped.Format(time.RFC3339Nano),
+		"Overrides":         overrides,
 		"Containers": []map[string]any{{
-			"ContainerArn": fmt.Sprintf("arn:aws:ecs:%s:%s:container/local/%s/%s", Region, AccountID, taskID, randomID(8)),
-			"TaskArn":      taskArn,
+			"ContainerArn": fmt.Sprintf("arn:aws:ecs:%s:%s:container/local/%s/%s", Region, AccountID, t.ID, randomID(8)),
+			"TaskArn":      t.ARN,
 			"Name":         containerName,
 			"LastStatus":   "STOPPED",
-			"ExitCode":     exit,
+			"ExitCode":     res.exit,
 		}},
 	}
-	if exit != 0 {
+	if res.exit != 0 {
 		b, _ := json.Marshal(task)
 		return nil, &taskError{"States.TaskFailed", string(b)}
 	}

@@ -1,12 +1,6 @@
-// Package faultserver serves one file over HTTP with switchable faults, for
-// testing a downloader against the failures a presigned S3 URL can show:
-// no Range support, 503s, a fixed error status such as an expired URL's 403,
-// connections cut mid-body, and slow transfers.
-//
-// Without faults it behaves like [http.ServeContent]: Range (including
-// suffix and multiple ranges), If-Range, ETag and Last-Modified. Error
-// answers carry an S3-style XML body (see
-// https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+// Package faultserver serves one file over HTTP with switchable faults (no
+// Range, 5xx, cut connections, slow transfers) and writes S3-style XML
+// errors. Design: docs/testkit.md#faultserver-a-download-with-faults.
 package faultserver
 
 import (
@@ -161,17 +155,48 @@ func (h *FileHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(bw, r, FileName, h.modTime, body)
 }
 
-// s3Error is the XML body of an S3 error response.
-type s3Error struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string   `xml:"Code"`
-	Message   string   `xml:"Message"`
-	Resource  string   `xml:"Resource"`
-	RequestID string   `xml:"RequestId"`
+// S3Error is the XML body of an S3 error response, see
+// https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html.
+// [WriteS3Error] writes it; the test kit's other S3-like servers (the
+// Benchling sandbox's export downloads) use it too.
+type S3Error struct {
+	XMLName    xml.Name `xml:"Error"`
+	Code       string   `xml:"Code"`
+	Message    string   `xml:"Message"`
+	Key        string   `xml:"Key,omitempty"`
+	Resource   string   `xml:"Resource,omitempty"`
+	XAmzExpire string   `xml:"X-Amz-Expires,omitempty"`
+	Expires    string   `xml:"Expires,omitempty"`
+	ServerTime string   `xml:"ServerTime,omitempty"`
+	RequestID  string   `xml:"RequestId"`
+	HostID     string   `xml:"HostId,omitempty"`
 }
 
-// errorCode returns the S3 error code and message used for status.
-func errorCode(status int) (code, message string) {
+// WriteS3Error answers r with status and e as S3 does: an XML body (none
+// for HEAD), application/xml, and e.RequestID also as x-amz-request-id.
+// An empty e.Code is filled in, with the message, from [S3Code].
+func WriteS3Error(w http.ResponseWriter, r *http.Request, status int, e S3Error) {
+	if e.Code == "" {
+		e.Code, e.Message = S3Code(status)
+	}
+	body, err := xml.Marshal(e)
+	if err != nil {
+		panic(fmt.Sprintf("faultserver: marshal S3 error: %v", err)) // fixed struct: cannot happen
+	}
+	body = append([]byte(xml.Header), body...)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/xml")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("X-Amz-Request-Id", e.RequestID)
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body) // nothing to do if the client has gone
+	}
+}
+
+// S3Code returns the S3 error code and message the fault server uses for
+// status (403 is an expired presigned URL's).
+func S3Code(status int) (code, message string) {
 	switch status {
 	case http.StatusBadRequest:
 		return "InvalidRequest", "Invalid Request"
@@ -195,20 +220,7 @@ func errorCode(status int) (code, message string) {
 
 // writeError answers with status and an S3-style XML error body.
 func writeError(w http.ResponseWriter, r *http.Request, status int, n int64) {
-	code, msg := errorCode(status)
-	body, err := xml.Marshal(s3Error{Code: code, Message: msg, Resource: r.URL.Path, RequestID: requestID(n)})
-	if err != nil {
-		panic(fmt.Sprintf("faultserver: marshal error body: %v", err)) // fixed struct: cannot happen
-	}
-	body = append([]byte(xml.Header), body...)
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/xml")
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	hdr.Set("X-Amz-Request-Id", requestID(n))
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body) // nothing to do if the client has gone
-	}
+	WriteS3Error(w, r, status, S3Error{Resource: r.URL.Path, RequestID: requestID(n)})
 }
 
 // requestID returns the request ID for the nth request.

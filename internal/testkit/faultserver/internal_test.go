@@ -34,7 +34,7 @@ func TestPaceChunk(t *testing.T) {
 	}
 }
 
-func TestErrorCode(t *testing.T) {
+func TestS3Code(t *testing.T) {
 	tests := map[int][2]string{
 		403: {"AccessDenied", "Request has expired"},
 		404: {"NoSuchKey", "The specified key does not exist."},
@@ -43,7 +43,7 @@ func TestErrorCode(t *testing.T) {
 		599: {"Status599", "Injected fault."},
 	}
 	for status, want := range tests {
-		code, msg := errorCode(status)
+		code, msg := S3Code(status)
 		assert.Equal(t, want, [2]string{code, msg}, "status %d", status)
 	}
 }

@@ -3,52 +3,15 @@ package s3local
 import (
 	"errors"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"benchling-webhook/internal/testkit/testenv"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func TestRepoRoot(t *testing.T) {
-	root := t.TempDir()
-	write := func(rel, content string) {
-		p := filepath.Join(root, rel)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
-	}
-	write("repo/go.mod", "module benchling-webhook\n\ngo 1.26.0\n")
-	write("repo/tools/go.mod", "// Module tools pins test programs.\nmodule benchling-webhook/tools\n")
-	write("repo/internal/x/keep", "")
-	write("other/go.mod", "module example.com/other\n")
-	write("other/sub/keep", "")
-
-	tests := map[string]struct {
-		start   string
-		want    string // "" means an error wrapping ErrNoBinary
-		wantErr string
-	}{
-		"root itself":        {start: "repo", want: "repo"},
-		"nested package":     {start: "repo/internal/x", want: "repo"},
-		"tools module skips": {start: "repo/tools", want: "repo"},
-		"other module":       {start: "other/sub", wantErr: "no go.mod"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got, err := repoRoot(filepath.Join(root, tc.start))
-			if tc.want == "" {
-				require.ErrorIs(t, err, ErrNoBinary)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, filepath.Join(root, tc.want), got)
-		})
-	}
-}
 
 func TestTailBuffer(t *testing.T) {
 	tb := &tailBuffer{max: 8}
@@ -68,12 +31,7 @@ func TestChildEnv(t *testing.T) {
 // checks that it moves on to another one.
 func TestStartRetriesTakenPort(t *testing.T) {
 	bin, err := FindBinary()
-	if err != nil {
-		if errors.Is(err, ErrNoBinary) && !requireS3() {
-			t.Skipf("skipping: %v", err)
-		}
-		t.Fatal(err)
-	}
+	testenv.Need(t, testenv.EnvRequireS3, err)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = taken.Close() })

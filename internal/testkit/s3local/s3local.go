@@ -1,14 +1,6 @@
-// Package s3local runs a real S3-protocol server, versitygw with its posix
-// backend, over TLS on 127.0.0.1 for tests, benchmarks and local runs.
-//
-// Each [Server] is its own versitygw process on a free port, with a fresh
-// self-signed certificate (IP SAN 127.0.0.1), a bucket root inside the
-// caller's directory and random credentials. TLS matters: over plain HTTP the
-// AWS SDK refuses non-seekable upload bodies, and with TLS it streams them
-// with aws-chunked encoding and a trailing CRC32, as it does against AWS.
-//
-// The binary comes from [FindBinary]; `make tools` builds it into bin/.
-// Tests normally call [StartT].
+// Package s3local runs a real S3 server, versitygw, over TLS on 127.0.0.1
+// for tests, benchmarks and local runs; tests call [StartT].
+// Design: docs/testkit.md#s3local-a-real-s3-server.
 package s3local
 
 import (
@@ -34,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 const (
@@ -215,7 +209,7 @@ func (s *Server) launch(ctx context.Context, addr, bin, keyFile string, stderr i
 	cmd.Env = childEnv(os.Environ())
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = procAttr()
+	cmd.SysProcAttr = testenv.ChildProcAttr() // no server outlives a killed test binary
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close() // nothing was written
 		return fmt.Errorf("run %s: %w", bin, err)

@@ -31,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"benchling-webhook/internal/testkit/s3local"
+	"benchling-webhook/internal/testkit/testenv"
 )
 
 const mib = 1 << 20
@@ -421,10 +422,9 @@ func TestFindBinary(t *testing.T) {
 			t.Skipf("versitygw not built: %v", err)
 		}
 		require.NoError(t, err)
-		// The test runs in internal/testkit/s3local, two levels below the root.
-		wd, err := os.Getwd()
+		root, err := testenv.RepoRoot()
 		require.NoError(t, err)
-		assert.Equal(t, filepath.Join(filepath.Dir(filepath.Dir(wd)), "bin", "versitygw"), got)
+		assert.Equal(t, filepath.Join(root, "bin", "versitygw"), got)
 	})
 }
 
@@ -433,14 +433,8 @@ func TestFindBinary(t *testing.T) {
 func binaryOrSkip(t *testing.T) string {
 	t.Helper()
 	bin, err := s3local.FindBinary()
-	if err == nil {
-		return bin
-	}
-	if errors.Is(err, s3local.ErrNoBinary) && os.Getenv(s3local.EnvRequire) != "1" && os.Getenv("CI") != "true" {
-		t.Skipf("skipping: %v", err)
-	}
-	t.Fatal(err)
-	return ""
+	testenv.Need(t, testenv.EnvRequireS3, err)
+	return bin
 }
 
 // keys returns the sorted keys of m.

@@ -2,31 +2,21 @@ package s3local
 
 import (
 	"context"
-	"errors"
-	"os"
 	"testing"
 	"time"
-)
 
-// EnvRequire names the environment variable that, set to "1", makes
-// [StartT] fail instead of skip when versitygw is not installed. CI=true
-// has the same effect.
-const EnvRequire = "BW_REQUIRE_S3"
+	"benchling-webhook/internal/testkit/testenv"
+)
 
 // StartT starts a server in tb.TempDir() and stops it in tb.Cleanup. If the
 // binary is missing it skips the test with a hint to run `make tools`,
-// unless BW_REQUIRE_S3=1 or CI=true, where it fails the test instead.
-// Any other start-up error fails the test. If the test fails, the tail of
-// the server's output is logged.
+// unless BW_REQUIRE_S3=1 or CI=true, where it fails the test instead
+// ([testenv.Need]). Any other start-up error fails the test. If the test
+// fails, the tail of the server's output is logged.
 func StartT(tb testing.TB) *Server {
 	tb.Helper()
 	bin, err := FindBinary()
-	if err != nil {
-		if errors.Is(err, ErrNoBinary) && !requireS3() {
-			tb.Skipf("skipping: %v", err)
-		}
-		tb.Fatalf("s3local: %v", err)
-	}
+	testenv.Need(tb, testenv.EnvRequireS3, err)
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout+5*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -44,9 +34,4 @@ func StartT(tb testing.TB) *Server {
 		}
 	})
 	return s
-}
-
-// requireS3 reports whether the environment demands a real S3 server.
-func requireS3() bool {
-	return os.Getenv(EnvRequire) == "1" || os.Getenv("CI") == "true"
 }

@@ -1,33 +1,6 @@
-// Package samplezip writes realistic, deterministic sample Benchling notebook
-// export archives for tests, benchmarks and demos.
-//
-// An archive is described by a [Spec] and written by [Write] or [WriteFile].
-// Output is a function of the Spec alone: the same Spec (including Seed)
-// always produces the same bytes with the same version of
-// github.com/klauspost/compress. Archives are generated and compressed while
-// they are written, entry by entry and in chunks of 256 KiB, so
-// memory use stays small (a few MiB) even for multi-gigabyte specs such as
-// [Huge]. Only the per-entry [Manifest] grows with the number of entries.
-//
-// The file tree resembles a Benchling export:
-//
-//	Protein Engineering Notebook.html
-//	PCR Optimization 12 (etr_4fQ9xk2B)/PCR Optimization 12.md
-//	PCR Optimization 12 (etr_4fQ9xk2B)/results/plate_01.csv
-//	PCR Optimization 12 (etr_4fQ9xk2B)/results/absorbance_02.jsonl
-//	PCR Optimization 12 (etr_4fQ9xk2B)/attachments/gel scan 01.tiff
-//	PCR Optimization 12 (etr_4fQ9xk2B)/attachments/IMG_0002.png
-//
-// Only file entries are written; like many real zippers the writer emits no
-// directory entries. Entries are streamed by the klauspost zip.Writer, so
-// every one has flag bit 3 set and a data descriptor after its data, with
-// the sizes and CRC-32 in the central directory. Compressible files are CSV, JSON Lines, Markdown and
-// HTML that look like lab data; the others are "image-like" PNG/TIFF files
-// whose body is pseudo-random bytes from a seeded ChaCha8 generator.
-//
-// The archive format is described by the [ZIP specification].
-//
-// [ZIP specification]: https://support.pkware.com/pkzip/appnote
+// Package samplezip writes realistic, deterministic sample Benchling export
+// archives, streamed in small memory. Design:
+// docs/testkit.md#samplezip-realistic-sample-exports.
 package samplezip
 
 import (

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"benchling-webhook/internal/testkit/faultserver"
 	"benchling-webhook/internal/testkit/samplezip"
 )
 
@@ -196,19 +197,19 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	sig := r.URL.Query().Get("X-Amz-Signature")
 	switch {
 	case !ok:
-		writeS3Error(w, r, http.StatusNotFound, s3Error{Key: r.URL.Path})
+		writeS3Error(w, r, http.StatusNotFound, faultserver.S3Error{Key: r.URL.Path})
 		return
 	case sig == "":
-		writeS3Error(w, r, http.StatusForbidden, s3Error{})
+		writeS3Error(w, r, http.StatusForbidden, faultserver.S3Error{})
 		return
 	case sig != d.sig:
-		writeS3Error(w, r, http.StatusForbidden, s3Error{
+		writeS3Error(w, r, http.StatusForbidden, faultserver.S3Error{
 			Code:    "SignatureDoesNotMatch",
 			Message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
 		})
 		return
 	case expiredAll || !now.Before(d.expires):
-		writeS3Error(w, r, http.StatusForbidden, s3Error{
+		writeS3Error(w, r, http.StatusForbidden, faultserver.S3Error{
 			Code:       "AccessDenied",
 			Message:    "Request has expired",
 			XAmzExpire: strconv.Itoa(int(s.opts.DownloadTTL / time.Second)),
@@ -221,7 +222,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	if zip == nil {
 		var err error
 		if zip, err = s.sampleArchive(d.entryID); err != nil {
-			writeS3Error(w, r, http.StatusInternalServerError, s3Error{})
+			writeS3Error(w, r, http.StatusInternalServerError, faultserver.S3Error{})
 			return
 		}
 	}

@@ -2,13 +2,14 @@ package sandbox
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"benchling-webhook/internal/testkit/faultserver"
 )
 
 // Error types of Benchling's error bodies (BaseError.type in the spec).
@@ -161,7 +162,7 @@ func (s *Server) takeFault(r *http.Request) (int, bool) {
 func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, downloadPrefix):
-		writeS3Error(w, r, status, s3Error{})
+		writeS3Error(w, r, status, faultserver.S3Error{})
 	case status == http.StatusTooManyRequests:
 		if isAPI(r.URL.Path) {
 			w.Header().Set("x-rate-limit-remaining", "0")
@@ -181,43 +182,19 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int) 
 	}
 }
 
-// s3Error is the XML error body of S3, see
-// https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html.
-type s3Error struct {
-	XMLName    xml.Name `xml:"Error"`
-	Code       string   `xml:"Code"`
-	Message    string   `xml:"Message"`
-	Key        string   `xml:"Key,omitempty"`
-	XAmzExpire string   `xml:"X-Amz-Expires,omitempty"`
-	Expires    string   `xml:"Expires,omitempty"`
-	ServerTime string   `xml:"ServerTime,omitempty"`
-	RequestID  string   `xml:"RequestId"`
-	HostID     string   `xml:"HostId"`
-}
-
-// writeS3Error writes e with the code and message for status filled in
-// where e leaves them empty.
-func writeS3Error(w http.ResponseWriter, r *http.Request, status int, e s3Error) {
+// writeS3Error writes e (S3's error body, [faultserver.WriteS3Error]) with
+// the code and message for status filled in where e leaves them empty.
+func writeS3Error(w http.ResponseWriter, r *http.Request, status int, e faultserver.S3Error) {
 	if e.Code == "" {
 		e.Code, e.Message = s3Code(status)
 	}
 	id := randomText()[:16]
 	e.RequestID, e.HostID = id, "sandbox/"+id
-	b, err := xml.Marshal(e)
-	if err != nil {
-		panic(fmt.Sprintf("sandbox: marshal S3 error: %v", err)) // fixed struct: cannot happen
-	}
-	b = append([]byte(xml.Header), b...)
-	h := w.Header()
-	h.Set("Content-Type", "application/xml")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("x-amz-request-id", id)
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(b)
-	}
+	faultserver.WriteS3Error(w, r, status, e)
 }
 
+// s3Code is the sandbox's code and message for status (403: a refused
+// download, not an expired one).
 func s3Code(status int) (code, msg string) {
 	switch status {
 	case http.StatusForbidden:

@@ -1,23 +1,6 @@
-// Package sandbox runs a local stand-in for a Benchling tenant: the parts of
-// the Benchling REST API v2 this project calls (OAuth client credentials,
-// entries, exports with their async tasks, app canvases), the JWKS of an app
-// definition, and presigned-S3-like export downloads.
-//
-// It is meant for unit tests, the end-to-end suite and `make run`: no AWS, no
-// Docker, no network beyond loopback. Responses follow Benchling's OpenAPI
-// specification (a copy is in testdata/benchling-openapi.yaml and the
-// package's conformance test validates every endpoint against it), see
-// https://benchling.com/api/reference.
-//
-// Real Benchling is served over HTTPS at https://{tenant}.benchling.com; the
-// sandbox listens on 127.0.0.1 with plain HTTP, so clients under test must
-// accept an http:// base URL for loopback addresses.
-//
-// Besides the API, a [Server] can sign webhooks with its app key
-// ([Server.SignWebhook]), rotate that key, inject faults
-// ([Server.FailNext], [Server.ExpireTokens], [Server.ExpireDownloads]),
-// rate-limit like Benchling (Options.RateLimit), and record every call
-// ([Server.Calls]) so tests can assert what a client sent.
+// Package sandbox runs a local Benchling tenant (the API v2 parts this
+// project calls, the app's JWKS, export downloads, faults), checked against
+// Benchling's OpenAPI spec. Design: docs/testkit.md#sandbox-a-local-benchling-tenant.
 package sandbox
 
 import (

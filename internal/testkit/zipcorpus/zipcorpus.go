@@ -1,23 +1,6 @@
 // Package zipcorpus builds odd and hostile ZIP archives, each labelled with
-// the outcome an extractor must reach on it.
-//
-// Most cases are crafted at the byte level by a minimal writer of local
-// file headers, central directory records and end records (see the
-// [ZIP specification], APPNOTE.TXT), so that they can say things no
-// well-behaved writer says: names that escape, headers that disagree,
-// overlapping entries, lying sizes and checksums. [Cases] returns them;
-// [ManyEntries] and [DeclaredHuge] build the cases whose outcome depends
-// on a limit.
-//
-// Every build is deterministic and, except for [ManyEntries] with a large n,
-// smaller than 1 MB. The bytes of every case are also checked in under
-// testdata/<name>.zip, to seed fuzzers; regenerate them with
-//
-//	go generate ./internal/testkit/zipcorpus
-//
-// which runs `go test -run '^TestTestdata$' -update`.
-//
-// [ZIP specification]: https://support.pkware.com/pkzip/appnote
+// the outcome an extractor must reach on it (testdata/ holds their bytes).
+// Design: docs/testkit.md#zipcorpus-odd-and-hostile-zips.
 package zipcorpus
 
 //go:generate go test -run ^TestTestdata$ -update .
