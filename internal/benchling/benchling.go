@@ -1,21 +1,6 @@
-// Package benchling is a small client of Benchling's REST API v2: OAuth
-// client credentials, the entries list and a single entry, which is all
-// job reconcile and job package need. See
-// https://benchling.com/api/reference (a copy of the OpenAPI specification
-// is in internal/testkit/sandbox/testdata/benchling-openapi.yaml).
-//
-// Every request is retried the same way, in one place ([Client.getJSON]):
-//
-//   - 429: wait what x-rate-limit-reset says (whole seconds until the
-//     tenant's rate-limit window resets), capped at [Config.MaxRateWait],
-//     then try again, up to [Config.RateLimitRetries] times;
-//   - 5xx and network errors: exponential backoff with jitter, up to
-//     [Config.MaxAttempts] attempts in all;
-//   - 401: fetch a new token once and try again (the token may have been
-//     revoked or expired early);
-//   - any other 4xx: an [*APIError] with Benchling's message, no retry.
-//
-// Neither the client secret nor a token is ever logged or put in an error.
+// Package benchling is a small client of Benchling's REST API v2 (OAuth client
+// credentials, entries) for job reconcile and job package; its retry rules are
+// on [Client]. See docs/operations.md and https://benchling.com/api/reference.
 package benchling
 
 import (
@@ -114,6 +99,19 @@ type Config struct {
 // Client calls one Benchling tenant. It caches its access token until
 // shortly before it expires. It is safe for concurrent use and holds
 // nothing that needs closing.
+//
+// Every request is retried the same way, in one place ([Client.getJSON]):
+//
+//   - 429: wait what x-rate-limit-reset says (whole seconds until the
+//     tenant's rate-limit window resets), capped at [Config.MaxRateWait],
+//     then try again, up to [Config.RateLimitRetries] times;
+//   - 5xx and network errors: exponential backoff with jitter, up to
+//     [Config.MaxAttempts] attempts in all;
+//   - 401: fetch a new token once and try again (the token may have been
+//     revoked or expired early);
+//   - any other 4xx: an [*APIError] with Benchling's message, no retry.
+//
+// Neither the client secret nor a token is ever logged or put in an error.
 type Client struct {
 	cfg  Config
 	base string // scheme://host[/path], no trailing slash

@@ -1,19 +1,6 @@
-// Package emf writes CloudWatch embedded metric format (EMF) lines: one
-// JSON object per line that CloudWatch Logs turns into metrics when it
-// reaches a log stream, so a task publishes metrics through its logs,
-// without an agent or cloudwatch:PutMetricData.
-//
-// A line carries one metric directive with the single dimension "Command"
-// (the job's subcommand), the metric values as top-level members, and extra
-// properties that are not metrics (an outcome, a package name) for Logs
-// Insights:
-//
-//	{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"app/env/worker",
-//	"Dimensions":[["Command"]],"Metrics":[{"Name":"Files","Unit":"Count"}]}]},
-//	"Command":"export","Files":12,"outcome":"ok"}
-//
-// Specification:
-// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+// Package emf writes CloudWatch embedded metric format (EMF) lines, so a task
+// publishes metrics through its logs, without an agent; the line format is on
+// [Write]. See docs/operations.md, "Metrics".
 package emf
 
 import (
@@ -108,6 +95,18 @@ func Namespace(lookup func(string) (string, bool)) string {
 // Write calls w.Write once, with the whole line and its newline, and keeps
 // nothing: it is safe for concurrent use as far as w is, and lines do not
 // interleave when w's writes are serialised (a mutex, or one goroutine).
+//
+// A line carries one metric directive with the single dimension "Command"
+// (the job's subcommand), the metric values as top-level members, and extra
+// properties that are not metrics (an outcome, a package name) for Logs
+// Insights:
+//
+//	{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"app/env/worker",
+//	"Dimensions":[["Command"]],"Metrics":[{"Name":"Files","Unit":"Count"}]}]},
+//	"Command":"export","Files":12,"outcome":"ok"}
+//
+// Specification:
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 func Write(w io.Writer, namespace, command string, at time.Time, metrics []Metric, props map[string]any) error {
 	line, err := encode(namespace, command, at, metrics, props)
 	if err != nil {

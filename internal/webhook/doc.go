@@ -1,8 +1,4 @@
-// Package webhook verifies Benchling webhooks: ECDSA P-256/SHA-256 DER
-// signatures over "{webhook-id}.{webhook-timestamp}.{raw body}", checked
-// against the app definition's JSON Web Key Set, within a time window, from
-// an allowed source address, with a capped body. [Verifier.VerifyEnvelope]
-// also proves that the payload the state machine routes on is that body.
-// It also signs webhooks the same way, for tests and the local Benchling
-// sandbox.
+// Package webhook verifies (and, for tests and the sandbox, signs) Benchling
+// webhooks: ECDSA P-256 signatures against the app's JWKS, a time window, the
+// source address and the body size. See docs/verify.md.
 package webhook

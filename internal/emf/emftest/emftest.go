@@ -1,7 +1,5 @@
-// Package emftest checks embedded metric format lines in tests: against
-// the JSON Schema of the format (internal/emf/testdata/emf.schema.json),
-// and in Go for what JSON Schema cannot say: every metric and dimension a
-// directive names is a member of the root node, of the right type.
+// Package emftest checks embedded metric format lines in tests, against the
+// format's JSON Schema and for what a schema cannot say. See docs/operations.md.
 package emftest
 
 import (
