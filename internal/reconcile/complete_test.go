@@ -71,7 +71,7 @@ func TestComplete(t *testing.T) {
 		s.putRecord(quiltpkg.Record{Package: pkg, State: quiltpkg.RecordInProgress, Run: run, StartedAt: startedAt,
 			Planned: []string{pkg + "/data/plate.csv", pkg + "/README.md"}, Previous: prev.Files})
 	}
-	inProgress("etr_dead", now.Add(-5*time.Hour), "")                                  // SIGKILLed long ago, by hand
+	inProgress("etr_dead", now.Add(-5*time.Hour), "")                                   // SIGKILLed long ago, by hand
 	inProgress("etr_running", now.Add(-5*time.Hour), "etr_running-20250307T100000Z-r1") // RUNNING, however old
 	f.sfn.Add(testMachine, "etr_running-20250307T100000Z-r1", "RUNNING")
 	inProgress("etr_killed", now.Add(-10*time.Minute), "etr_killed-20250307T100000Z") // its execution FAILED: dead however young
