@@ -110,6 +110,7 @@ var _ = Describe("The default command (job reconcile) and job package", Ordered,
 		// current and changed were packaged by webhooks; missed never was.
 		for _, e := range []string{current, changed} {
 			packaged(st, sendEntryEvent(st, e))
+			ensureRecord(st, e) // reconcile10_test.go: a no-op once job export writes records
 		}
 		// changed is edited afterwards, and its webhook is lost.
 		addEntry(st, changed, sandbox.EntryOptions{ModifiedAt: time.Now().Add(-time.Hour)})
@@ -139,6 +140,8 @@ var _ = Describe("The default command (job reconcile) and job package", Ordered,
 			Expect(ex.Name).To(HavePrefix(in.Entity+"-"), "named from the entry id and its modifiedAt")
 		}
 		Expect(entities).To(ConsistOf(missed, changed))
+		ensureRecord(st, missed)
+		ensureRecord(st, changed)
 		Expect(packageKeys(st, missed)).To(ContainElements("README.md", "entry.json", "input.json"))
 		Expect(st.Messages()).To(HaveLen(before + 2))
 
@@ -184,6 +187,7 @@ var _ = Describe("The default command (job reconcile) and job package", Ordered,
 		Expect(last.Name).To(HaveSuffix("-r1"))
 		Expect(last.Status).To(Equal("SUCCEEDED"), describeFailure(st, last.ARN))
 		Expect(packageKeys(st, missed)).To(ContainElements("README.md", "entry.json", "input.json"))
+		ensureRecord(st, missed)
 	})
 
 	It("brings a deleted package back, and honours Benchling's 429 on the way", func() {

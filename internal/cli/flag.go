@@ -56,6 +56,10 @@ const (
 	flagMaxStart = "max-start"
 	flagPageSize = "page-size"
 	flagDryRun   = "dry-run"
+	// job reconcile: when a record in progress is a dead export, and
+	// when a multipart upload is abandoned
+	flagInProgressTimeout = "in-progress-timeout"
+	flagAbortUploadsAfter = "abort-uploads-after"
 
 	// job package
 	flagWait         = "wait"

@@ -31,6 +31,7 @@ var packageCommand = command{
 		"PACKAGING_STATE_MACHINE_ARN) and the client secret comes from BENCHLING_CLIENT_SECRET only, e.g.\n" +
 		"  export BENCHLING_CLIENT_SECRET=$(aws secretsmanager get-secret-value \\\n" +
 		"    --secret-id APP/ENV/benchling-client-secret --query SecretString --output text)\n" +
+		"An id that is not an entry id ends it with exit 3, naming the id, before any call.\n" +
 		"The exit code is the worst entry's (docs/operations.md, \"Package one entry now\").\n",
 	envFlag: flagRegistry,
 	args:    true,
@@ -69,18 +70,14 @@ func (v *packageVars) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&v.repackage, flagRepackage, false, "Package an entry again even if this version was packaged, or is being packaged (a -rYYYYMMDDTHHMMSSZ name suffix).")
 }
 
-// validate checks the configuration and the ids before any I/O.
+// validate checks the configuration before any I/O; the ids are checked
+// by run, as bad input (exit 3), not a usage error.
 func (o *packageOpts) validate(s *session, args []string) error {
 	o.ids = dedupe(args)
 	o.tenant.tenantVars = o.tenantVars
 	errs := o.tenant.validate(s.Env, true)
 	if len(o.ids) == 0 {
 		errs = append(errs, errors.New("name at least one entry id (etr_…)"))
-	}
-	for _, id := range o.ids {
-		if !quiltpkg.ValidEntryID(id) {
-			errs = append(errs, fmt.Errorf("%q is not an entry id (etr_ and letters or digits)", id))
-		}
 	}
 	if o.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--%s must be positive", flagTimeout))
@@ -141,6 +138,11 @@ func (o *packageOpts) invalid(s *session, err error) {
 func (o *packageOpts) run(ctx context.Context, s *session) int {
 	start := o.now()
 	log := s.log
+	if execs, err := checkIDs(o.ids); err != nil {
+		log.Error("package refused: not an entry id", "error", err.Error(), "exitCode", exitcode.BadInput)
+		o.printResult(s.Env, execs, o.now().Sub(start), exitcode.BadInput, err)
+		return exitcode.BadInput
+	}
 	execs, err := o.packageAll(ctx, s.Env, log)
 	code, err := resolve(ctx, err)
 	if err != nil {
@@ -150,6 +152,21 @@ func (o *packageOpts) run(ctx context.Context, s *session) int {
 	}
 	o.printResult(s.Env, execs, o.now().Sub(start), code, err)
 	return code
+}
+
+// checkIDs checks every id against the entry-id grammar
+// ([quiltpkg.ValidEntryID]) before any Benchling call or start: an id goes
+// into S3 keys and execution names. One bad id refuses them all (exit 3),
+// each bad one named in its own line.
+func checkIDs(ids []string) ([]packageExecution, error) {
+	var execs []packageExecution
+	for _, id := range ids {
+		if !quiltpkg.ValidEntryID(id) {
+			execs = append(execs, packageExecution{Entity: id, ExitCode: exitcode.BadInput,
+				Error: fmt.Sprintf("%q is not an entry id (etr_ and letters or digits); nothing was started", id)})
+		}
+	}
+	return execs, entriesError(execs)
 }
 
 // packageAll starts (and with --wait, waits for) every entry. The error

@@ -136,7 +136,9 @@ func TestPackageErrors(t *testing.T) {
 		want  string
 	}{
 		"no ids":         {nil, nil, nil, exitcode.Usage, "at least one entry id"},
-		"not an id":      {nil, []string{"etr_a1", "EXP123"}, nil, exitcode.Usage, `"EXP123" is not an entry id`},
+		"not an id":      {nil, []string{"etr_a1", "EXP123"}, nil, exitcode.BadInput, `"EXP123" is not an entry id`},
+		"a path":         {nil, []string{"etr_x/../etr_victim"}, nil, exitcode.BadInput, `"etr_x/../etr_victim" is not an entry id`},
+		"query":          {nil, []string{"etr_a1?x=1", "etr_a1#top"}, nil, exitcode.BadInput, `"etr_a1#top" is not an entry id`},
 		"no machine":     {func(e map[string]string) { delete(e, "PACKAGING_STATE_MACHINE_ARN") }, []string{"etr_a1"}, nil, exitcode.Usage, "PACKAGING_STATE_MACHINE_ARN"},
 		"no secret":      {func(e map[string]string) { delete(e, "BENCHLING_CLIENT_SECRET") }, []string{"etr_a1"}, nil, exitcode.Usage, "BENCHLING_CLIENT_SECRET"},
 		"bad timeout":    {nil, []string{"--timeout", "0s", "etr_a1"}, nil, exitcode.Usage, "--timeout"},
@@ -190,4 +192,23 @@ func TestEntriesErrorRank(t *testing.T) {
 			require.Equal(t, tc.want, exitcode.Resolve(entriesError(execs)))
 		})
 	}
+}
+
+// TestPackageBadID: an id that is not an entry id ends job package with
+// exit 3 before any Benchling call or start, naming the id, even next to
+// a good one.
+func TestPackageBadID(t *testing.T) {
+	tn := newTenant(t)
+	tn.bench.AddEntry("etr_a1", sandbox.EntryOptions{})
+	calls := len(tn.bench.Calls())
+	r := runCommand(t.Context(), t, tn.env, "package", "etr_a1", "etr_x/../../entries/etr_victim")
+	require.Equal(t, exitcode.BadInput, r.code, r.stderr)
+	res := r.packageResult(t)
+	require.Equal(t, "bad-input", res.ErrorKind)
+	require.Contains(t, res.Error, `"etr_x/../../entries/etr_victim" is not an entry id`)
+	require.Len(t, res.Executions, 1)
+	require.Equal(t, "etr_x/../../entries/etr_victim", res.Executions[0].Entity)
+	require.Equal(t, exitcode.BadInput, res.Executions[0].ExitCode)
+	require.Len(t, tn.bench.Calls(), calls, "no Benchling call")
+	require.Zero(t, tn.sfn.Calls("StartExecution"))
 }

@@ -121,7 +121,11 @@ var reconcileCommand = command{
 	about: "Packages what webhooks missed: lists the Benchling entries modified since the last successful\n" +
 		"run (recorded in s3://REGISTRY/PACKAGE_PREFIX/.reconcile/state.json; --window on the first run),\n" +
 		"and starts one packaging execution per entry whose package is missing, older than the entry, or\n" +
-		"incomplete (no README.md, which job export writes last, or one older than entry.json).\n" +
+		"incomplete: its record (PACKAGE_PREFIX/.packaging/ENTRY/record.json, what the export wrote) is\n" +
+		"missing or in progress, or a file it lists is missing or has another ETag (one listing per\n" +
+		"package). A record in progress whose execution is RUNNING, or that is younger than\n" +
+		"--in-progress-timeout, is being packaged and left alone. Multipart uploads below the prefix\n" +
+		"older than --abort-uploads-after are aborted (s3:ListBucketMultipartUploads, s3:AbortMultipartUpload).\n" +
 		"An execution is named after the entry and its modifiedAt, so no version is started twice while it\n" +
 		"runs; one that ended without a current package (FAILED, TIMED_OUT, ABORTED, or SUCCEEDED and still\n" +
 		"stale) is started again as NAME-r1 … NAME-r5 (\"restarted\"), then given up (\"gaveUp\", logged as an\n" +
@@ -147,6 +151,8 @@ type reconcileVars struct {
 	pageSize      int
 	dryRun        bool
 	metrics       bool
+	inProgress    time.Duration
+	abortAfter    time.Duration
 }
 
 // reconcileOpts is reconcileVars checked and normalised.
@@ -164,6 +170,8 @@ func (v *reconcileVars) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&v.maxStart, flagMaxStart, reconcile.DefaultMaxStart, "Start at most this many packaging executions in one run, restarts included; the rest wait for the next run.")
 	fs.DurationVar(&v.startInterval, flagStartInterval, reconcile.DefaultStartInterval, "Least time between two StartExecution calls (Benchling allows 60 requests per 30 s); 0 turns the pacing off.")
 	fs.IntVar(&v.pageSize, flagPageSize, benchling.DefaultPageSize, "Entries per Benchling list request, 1 to 100.")
+	fs.DurationVar(&v.inProgress, flagInProgressTimeout, reconcile.DefaultInProgressTimeout, "A package whose record has been in progress for less than this, and whose run Step Functions cannot report on (a job export by hand), is taken to be being packaged, and is not started again; an older one is a dead export, and is repaired. The default is the packaging state machine's timeout.")
+	fs.DurationVar(&v.abortAfter, flagAbortUploadsAfter, reconcile.DefaultAbortUploadsAfter, "Abort the multipart uploads below the package prefix that were started longer ago than this (a killed export's, billed until aborted); 0 aborts none. Keep it above the packaging state machine's timeout (4h).")
 	fs.BoolVar(&v.dryRun, flagDryRun, false, "Print one JSON line per entry it would start, and start and record nothing. Needs no state machine ARN.")
 	fs.BoolVar(&v.metrics, flagMetrics, true, "When the run ends, write one CloudWatch embedded metric format line to stderr, with JSON logs only (docs/operations.md, \"Metrics\").")
 }
@@ -186,6 +194,12 @@ func (o *reconcileOpts) validate(s *session, _ []string) error {
 	}
 	if v.startInterval < 0 {
 		errs = append(errs, fmt.Errorf("--%s must not be negative", flagStartInterval))
+	}
+	if v.inProgress <= 0 {
+		errs = append(errs, fmt.Errorf("--%s must be positive", flagInProgressTimeout))
+	}
+	if v.abortAfter < 0 {
+		errs = append(errs, fmt.Errorf("--%s must not be negative", flagAbortUploadsAfter))
 	}
 	if v.pageSize < 1 || v.pageSize > benchling.MaxPageSize {
 		errs = append(errs, fmt.Errorf("--%s must be between 1 and %d", flagPageSize, benchling.MaxPageSize))
@@ -228,6 +242,9 @@ type reconcileResult struct {
 	UpToDate       int    `json:"upToDate"`
 	AlreadyStarted int    `json:"alreadyStarted"`
 	Deferred       int    `json:"deferred"`             // over --max-start
+	InvalidIDs     int    `json:"invalidIds,omitempty"` // listed ids that are not entry ids: skipped, exit 3
+	OldUploads     int    `json:"oldUploads"`           // multipart uploads older than --abort-uploads-after
+	UploadsAborted int    `json:"uploadsAborted"`       // of those, aborted (none with --dry-run)
 	WouldStart     int    `json:"wouldStart,omitempty"` // with --dry-run
 	DryRun         bool   `json:"dryRun"`
 	Since          string `json:"since"`
@@ -274,19 +291,25 @@ func (o *reconcileOpts) reconcile(ctx context.Context, s *session) (reconcile.Su
 	if interval == 0 {
 		interval = -1 // the flag's 0 is reconcile's "no pacing"
 	}
+	abortAfter := o.abortAfter
+	if abortAfter == 0 {
+		abortAfter = -1 // the flag's 0 is reconcile's "abort none"
+	}
 	return reconcile.Run(ctx, reconcile.Config{
-		Lister:        bench,
-		Store:         store.NewS3(s3c, store.S3Options{Bucket: o.registry, ListWhenDenied: true}),
-		Packager:      o.tenant.packager(sfnc),
-		Prefix:        o.tenant.pkgPrefix,
-		Since:         o.sinceTime,
-		Window:        o.window,
-		MaxStart:      o.maxStart,
-		StartInterval: interval,
-		PageSize:      o.pageSize,
-		DryRun:        o.dryRun,
-		Report:        report,
-		Logger:        s.log,
+		Lister:            bench,
+		Store:             store.NewS3(s3c, store.S3Options{Bucket: o.registry, ListWhenDenied: true}),
+		Packager:          o.tenant.packager(sfnc),
+		Prefix:            o.tenant.pkgPrefix,
+		Since:             o.sinceTime,
+		Window:            o.window,
+		MaxStart:          o.maxStart,
+		StartInterval:     interval,
+		PageSize:          o.pageSize,
+		DryRun:            o.dryRun,
+		InProgressTimeout: o.inProgress,
+		AbortUploadsAfter: abortAfter,
+		Report:            report,
+		Logger:            s.log,
 	})
 }
 
@@ -298,6 +321,7 @@ func (o *reconcileOpts) finish(s *session, sum reconcile.Summary, elapsed time.D
 		EntriesSeen: sum.EntriesSeen, Stale: sum.Stale, Started: sum.Started, Restarted: sum.Restarted, Skipped: sum.Skipped(),
 		Failed: sum.Failed, GaveUp: sum.GaveUp,
 		UpToDate: sum.UpToDate, AlreadyStarted: sum.AlreadyStarted, Deferred: sum.Deferred, WouldStart: sum.WouldStart,
+		InvalidIDs: sum.InvalidIDs, OldUploads: sum.OldUploads, UploadsAborted: sum.UploadsAborted,
 		DryRun: o.dryRun, SinceFrom: sum.SinceFrom, StateRecorded: sum.StateRecorded,
 		DurationMs: elapsed.Milliseconds(), ExitCode: code,
 	}
@@ -305,7 +329,7 @@ func (o *reconcileOpts) finish(s *session, sum reconcile.Summary, elapsed time.D
 		res.Since = sum.Since.Format(time.RFC3339)
 	}
 	attrs := []any{"entriesSeen", res.EntriesSeen, "stale", res.Stale, "started", res.Started, "restarted", res.Restarted,
-		"skipped", res.Skipped, "failed", res.Failed, "gaveUp", res.GaveUp, "deferred", res.Deferred, "dryRun", res.DryRun, "since", res.Since, "stateRecorded", res.StateRecorded,
+		"skipped", res.Skipped, "failed", res.Failed, "gaveUp", res.GaveUp, "deferred", res.Deferred, "oldUploads", res.OldUploads, "uploadsAborted", res.UploadsAborted, "dryRun", res.DryRun, "since", res.Since, "stateRecorded", res.StateRecorded,
 		"seconds", elapsed.Seconds(), "exitCode", code}
 	if err != nil {
 		res.Error, res.ErrorKind = err.Error(), exitcode.Name(code)
@@ -340,6 +364,7 @@ func (o *reconcileOpts) writeMetrics(s *session, res reconcileResult, elapsed ti
 		{Name: "Restarted", Unit: emf.UnitCount, Value: float64(res.Restarted)},
 		{Name: "Skipped", Unit: emf.UnitCount, Value: float64(res.Skipped)},
 		{Name: "Failures", Unit: emf.UnitCount, Value: float64(failures)},
+		{Name: "UploadsAborted", Unit: emf.UnitCount, Value: float64(res.UploadsAborted)},
 		{Name: "DurationSeconds", Unit: emf.UnitSeconds, Value: elapsed.Seconds()},
 	}
 	props := map[string]any{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"benchling-webhook/internal/emf/emftest"
 	"benchling-webhook/internal/exitcode"
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/reconcile"
 	"benchling-webhook/internal/testkit/s3local"
 	"benchling-webhook/internal/testkit/sandbox"
@@ -107,6 +109,27 @@ func putObject(t *testing.T, c *s3.Client, key string, body []byte) {
 	require.NoError(t, err)
 }
 
+// putCompletePackage writes entry id's package as modified at at, as job
+// export leaves it: a data file, entry.json, input.json, README.md, and
+// the complete record of them with the ETags S3 returned.
+func putCompletePackage(t *testing.T, c *s3.Client, id string, at time.Time) quiltpkg.Record {
+	t.Helper()
+	pkg := "benchling/" + id
+	rec := quiltpkg.Record{Package: pkg, State: quiltpkg.RecordComplete, Run: "job export", StartedAt: at, EntryModifiedAt: at}
+	for _, f := range []struct {
+		name string
+		body []byte
+	}{{"data/plate.csv", []byte("a,b\n1,2\n")}, {"entry.json", entryJSON(id, at)}, {"input.json", []byte(`{"type":"reconcile"}`)}, {"README.md", []byte("# " + id + "\n")}} {
+		out, err := c.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("registry"), Key: aws.String(pkg + "/" + f.name), Body: bytes.NewReader(f.body)})
+		require.NoError(t, err)
+		rec.Files = append(rec.Files, quiltpkg.RecordFile{Key: pkg + "/" + f.name, Size: int64(len(f.body)), CRC32: crc32.ChecksumIEEE(f.body), ETag: aws.ToString(out.ETag)})
+	}
+	b, err := rec.Encode()
+	require.NoError(t, err)
+	putObject(t, c, quiltpkg.ControlKey(pkg, quiltpkg.RecordName), b)
+	return rec
+}
+
 func entryJSON(id string, at time.Time) []byte {
 	b, _ := json.Marshal(map[string]any{"id": id, "name": "x", "modifiedAt": at.UTC().Format("2006-01-02T15:04:05.000000+00:00")})
 	return b
@@ -124,18 +147,25 @@ func TestReconcileCommand(t *testing.T) {
 		at[id] = now.Add(-time.Duration(10-i) * time.Hour).Truncate(time.Microsecond)
 		tn.bench.AddEntry(id, sandbox.EntryOptions{ModifiedAt: at[id]})
 	}
-	putObject(t, s3c, "benchling/etr_b2/entry.json", entryJSON("etr_b2", at["etr_b2"]))                 // up to date
-	putObject(t, s3c, "benchling/etr_b2/README.md", []byte("# etr_b2\n"))                               // (written last)
+	putCompletePackage(t, s3c, "etr_b2", at["etr_b2"])                                                  // up to date
 	putObject(t, s3c, "benchling/etr_c3/entry.json", entryJSON("etr_c3", at["etr_c3"].Add(-time.Hour))) // older
-	putObject(t, s3c, "benchling/etr_d4/entry.json", entryJSON("etr_d4", at["etr_d4"]))                 // up to date
-	putObject(t, s3c, "benchling/etr_d4/README.md", []byte("# etr_d4\n"))
+	putCompletePackage(t, s3c, "etr_d4", at["etr_d4"])                                                  // up to date
+	// An upload a killed export left, and one below another prefix.
+	for _, key := range []string{"benchling/etr_b2/data/big.bin", "other/etr_b2/big.bin"} {
+		_, err := s3c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("registry"), Key: aws.String(key)})
+		require.NoError(t, err)
+	}
 
-	// The first run: the default window, three pages of two.
+	// The first run: the default window, three pages of two; the upload
+	// is younger than a day, and is left alone.
 	r := runCommand(ctx, t, tn.env, "reconcile", "--page-size", "2")
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
 	res := r.reconcileResult(t)
 	require.Equal(t, reconcileResult{EntriesSeen: 5, Stale: 3, Started: 3, Skipped: 2, UpToDate: 2, SinceFrom: "default",
 		StateRecorded: true}, zeroVolatile(res))
+	ups, err := srv.PendingUploads(ctx, "registry")
+	require.NoError(t, err)
+	require.Len(t, ups, 2)
 	require.Len(t, tn.sfn.Executions(), 3)
 	names := map[string]bool{}
 	for _, e := range tn.sfn.Executions() {
@@ -151,10 +181,19 @@ func TestReconcileCommand(t *testing.T) {
 	require.NoError(t, json.Unmarshal(objs["benchling/.reconcile/state.json"], &st))
 	require.WithinDuration(t, now, st.LastSuccess, time.Minute)
 
-	// A rerun over the same window starts nothing new.
-	r = runCommand(ctx, t, tn.env, "reconcile", "--since", "720h")
+	// A rerun over the same window starts nothing new, and with a short
+	// --abort-uploads-after aborts the upload below the prefix (it counts
+	// in the metrics), not the other.
+	r = runCommand(ctx, t, tn.env, "reconcile", "--since", "720h", "--abort-uploads-after", "1ms")
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
 	res = r.reconcileResult(t)
+	require.Equal(t, 1, res.UploadsAborted)
+	require.Equal(t, 1, res.OldUploads)
+	checkReconcileEMF(t, r.stderr, res)
+	ups, err = srv.PendingUploads(ctx, "registry")
+	require.NoError(t, err)
+	require.Len(t, ups, 1)
+	require.Contains(t, ups[0], "other/etr_b2/big.bin")
 	require.Equal(t, 3, res.AlreadyStarted)
 	require.Equal(t, 5, res.Skipped)
 	require.Zero(t, res.Started)
@@ -178,7 +217,7 @@ func TestReconcileCommand(t *testing.T) {
 	var a reconcile.Action
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &a))
 	require.Equal(t, reconcile.Action{Entity: "etr_f6", ModifiedAt: now.Truncate(time.Microsecond), Reason: reconcile.ReasonMissing,
-		Outcome: reconcile.OutcomeWouldStart, Execution: reconcile.ExecutionName("etr_f6", now, "")}, a)
+		Detail: "no benchling/etr_f6/entry.json", Outcome: reconcile.OutcomeWouldStart, Execution: reconcile.ExecutionName("etr_f6", now, "")}, a)
 	require.Len(t, tn.sfn.Executions(), 3)
 	after, err := srv.Objects(ctx, "registry", "benchling/.reconcile/")
 	require.NoError(t, err)
@@ -223,9 +262,9 @@ func checkReconcileEMF(t *testing.T, stderr string, res reconcileResult) {
 		units[d["Name"].(string)] = d["Unit"].(string)
 	}
 	require.Equal(t, map[string]string{"EntriesSeen": "Count", "StaleFound": "Count", "Started": "Count", "Restarted": "Count", "Skipped": "Count",
-		"Failures": "Count", "DurationSeconds": "Seconds"}, units)
+		"Failures": "Count", "UploadsAborted": "Count", "DurationSeconds": "Seconds"}, units)
 	for name, want := range map[string]int{"EntriesSeen": res.EntriesSeen, "StaleFound": res.Stale, "Started": res.Started, "Restarted": res.Restarted,
-		"Skipped": res.Skipped, "Failures": res.Failed + res.GaveUp} {
+		"Skipped": res.Skipped, "Failures": res.Failed + res.GaveUp, "UploadsAborted": res.UploadsAborted} {
 		require.Equal(t, json.Number(itoa(want)), doc[name], name)
 	}
 }
@@ -381,9 +420,9 @@ func TestReconcileFlagBeatsEnv(t *testing.T) {
 	}
 }
 
-// TestReconcileIncompleteAndRestart: against local S3, an entry.json
-// without README.md is incomplete, and a version whose execution FAILED is
-// started again as NAME-r1; both show in the result and the metrics.
+// TestReconcileIncompleteAndRestart: against local S3, a package that
+// lost a recorded file is incomplete, and a version whose execution FAILED
+// is started again as NAME-r1; both show in the result and the metrics.
 func TestReconcileIncompleteAndRestart(t *testing.T) {
 	tn := newTenant(t)
 	_, s3c := tn.withS3(t)
@@ -393,9 +432,10 @@ func TestReconcileIncompleteAndRestart(t *testing.T) {
 		at[id] = now.Add(-time.Duration(10-i) * time.Hour).Truncate(time.Microsecond)
 		tn.bench.AddEntry(id, sandbox.EntryOptions{ModifiedAt: at[id]})
 	}
-	putObject(t, s3c, "benchling/etr_a1/entry.json", entryJSON("etr_a1", at["etr_a1"])) // complete
-	putObject(t, s3c, "benchling/etr_a1/README.md", []byte("# etr_a1\n"))
-	putObject(t, s3c, "benchling/etr_b2/entry.json", entryJSON("etr_b2", at["etr_b2"])) // the export failed: no README.md
+	putCompletePackage(t, s3c, "etr_a1", at["etr_a1"]) // complete
+	putCompletePackage(t, s3c, "etr_b2", at["etr_b2"]) // and then a failed rerun deleted a file
+	_, err := s3c.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String("registry"), Key: aws.String("benchling/etr_b2/data/plate.csv")})
+	require.NoError(t, err)
 	failed := tn.sfn.Add(testMachineARN, reconcile.ExecutionName("etr_c3", at["etr_c3"], ""), "FAILED")
 	tn.sfn.Add(testMachineARN, reconcile.ExecutionName("etr_d4", at["etr_d4"], ""), "RUNNING")
 
@@ -404,7 +444,7 @@ func TestReconcileIncompleteAndRestart(t *testing.T) {
 	res := r.reconcileResult(t)
 	require.Equal(t, reconcileResult{EntriesSeen: 4, Stale: 3, Started: 1, Restarted: 1, Skipped: 2, UpToDate: 1, AlreadyStarted: 1,
 		SinceFrom: "default", StateRecorded: true}, zeroVolatile(res))
-	require.Contains(t, r.stderr, "README.md is missing")
+	require.Contains(t, r.stderr, `"detail":"missing 1 file (benchling/etr_b2/data/plate.csv) of the 4 recorded"`)
 	require.Contains(t, r.stderr, `"msg":"packaging restarted"`)
 	names := map[string]bool{}
 	for _, e := range tn.sfn.Executions() {

@@ -65,6 +65,12 @@ type Record struct {
 	Files       []RecordFile `json:"files,omitempty"`    // complete: every file the export wrote, its own files included
 	Planned     []string     `json:"planned,omitempty"`  // in progress: every key the export will write
 	Previous    []RecordFile `json:"previous,omitempty"` // in progress: the files of the last complete record
+
+	// EntryModifiedAt is the modifiedAt of the entry version the export
+	// packages (its entry.json's): job reconcile compares it with
+	// Benchling's without reading entry.json. Zero in a record without
+	// it; reconcile then reads entry.json.
+	EntryModifiedAt time.Time `json:"entryModifiedAt,omitzero"`
 }
 
 // RecordFile is one file of a [Record], as stored.

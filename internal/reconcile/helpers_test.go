@@ -3,11 +3,14 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"crypto/md5" //nolint:gosec // S3's ETag of a single-part object
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +22,7 @@ import (
 
 	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/extract"
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/store"
 	"benchling-webhook/internal/testkit/sandbox"
 	"benchling-webhook/internal/testkit/sfnfake"
@@ -41,6 +45,9 @@ type memStore struct {
 	clock   time.Time // the time of the last write
 	puts    int
 	heads   int
+	lists   int
+	uploads []store.Upload
+	aborted []string // the upload ids aborted
 	getErr  func(key string) error
 }
 
@@ -110,6 +117,75 @@ func (m *memStore) Put(_ context.Context, key string, body io.Reader, size int64
 	return extract.Object{}, nil
 }
 
+// List lists the keys below prefix, with an ETag as S3 gives it (the
+// quoted MD5 of the content).
+func (m *memStore) List(ctx context.Context, prefix string) ([]store.ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.getErr != nil {
+		if err := m.getErr(prefix); err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lists++
+	var out []store.ObjectInfo
+	for k, b := range m.objs {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, store.ObjectInfo{Key: k, ETag: etag(b), Size: int64(len(b)), LastModified: m.written[k]})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+func etag(b []byte) string { return fmt.Sprintf("%q", fmt.Sprintf("%x", md5.Sum(b))) }
+
+func (m *memStore) ListUploads(ctx context.Context, prefix string) ([]store.Upload, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.getErr != nil {
+		if err := m.getErr("uploads:" + prefix); err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Upload
+	for _, u := range m.uploads {
+		if strings.HasPrefix(u.Key, prefix) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) AbortUpload(ctx context.Context, key, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m.getErr != nil {
+		if err := m.getErr("abort:" + key); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.uploads = slices.DeleteFunc(m.uploads, func(u store.Upload) bool { return u.Key == key && u.UploadID == id })
+	m.aborted = append(m.aborted, id)
+	return nil
+}
+
+func (m *memStore) delete(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.objs, key)
+	delete(m.written, key)
+}
+
 func (m *memStore) put(key string, b []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -136,11 +212,33 @@ func (m *memStore) putReadme(entity string) {
 	m.put(testPrefix+"/"+entity+"/README.md", []byte("# x\n"))
 }
 
-// putPackage stores a complete package of entity as modified at at:
-// entry.json, then README.md.
-func (m *memStore) putPackage(entity string, at time.Time) {
+// putPackage stores a complete package of entity as modified at at, as
+// job export leaves it: a data file, entry.json, input.json, README.md,
+// and the complete record of those four (without EntryModifiedAt, so
+// entry.json says the version, as records of the first version of job
+// export's records do).
+func (m *memStore) putPackage(entity string, at time.Time) quiltpkg.Record {
 	m.putEntryJSON(entity, at)
+	pkg := testPrefix + "/" + entity
+	m.put(pkg+"/data/plate.csv", []byte("a,b\n1,2\n"))
+	m.put(pkg+"/input.json", []byte(`{"type":"reconcile"}`))
 	m.putReadme(entity)
+	rec := quiltpkg.Record{Package: pkg, State: quiltpkg.RecordComplete, Run: "job export 2025-01-01T00:00:00Z", StartedAt: at}
+	for _, name := range []string{"data/plate.csv", "entry.json", "input.json", "README.md"} {
+		b, _ := m.get(pkg + "/" + name)
+		rec.Files = append(rec.Files, quiltpkg.RecordFile{Key: pkg + "/" + name, Size: int64(len(b)), CRC32: crc32.ChecksumIEEE(b), ETag: etag(b)})
+	}
+	m.putRecord(rec)
+	return rec
+}
+
+// putRecord stores rec as the package's record.
+func (m *memStore) putRecord(rec quiltpkg.Record) {
+	b, err := rec.Encode()
+	if err != nil {
+		panic(err)
+	}
+	m.put(quiltpkg.ControlKey(rec.Package, quiltpkg.RecordName), b)
 }
 
 // fixture is a sandbox tenant, a fake store and a fake Step Functions.

@@ -1,7 +1,8 @@
 // Package reconcile makes the packages in S3 agree with Benchling again
 // (job reconcile): it starts one packaging execution per entry whose
-// package is missing, older or incomplete. See docs/architecture.md
-// ("Reconcile: how a run decides").
+// package is missing, older or incomplete (its record says what a complete
+// one holds), and aborts old multipart uploads. See docs/operations.md
+// ("Reconcile") and docs/architecture.md ("Reconcile: how a run decides").
 package reconcile
 
 import (
@@ -41,9 +42,9 @@ const (
 	// calls: a run of DefaultMaxStart executions takes at least 100 s to
 	// start them, and their Benchling calls are spread as much.
 	DefaultStartInterval = 2 * time.Second
-	// DefaultConcurrency is the number of entries checked (an S3 GET, and
-	// two HEADs for a current entry.json) and started (a StartExecution,
-	// more for a taken name) at once.
+	// DefaultConcurrency is the number of entries checked (a GET of the
+	// record and one listing of the package, a page per 1,000 files) and
+	// started (a StartExecution, more for a taken name) at once.
 	DefaultConcurrency = 4
 	// DefaultMaxFailures is how many failed entries end the run early: by
 	// then S3 or Step Functions is down, and going on only takes time.
@@ -53,6 +54,13 @@ const (
 	// flight finish within it, inside ECS's 30 s between SIGTERM and
 	// SIGKILL.
 	DefaultStartTimeout = 20 * time.Second
+	// DefaultInProgressTimeout is how long a record in progress may be an
+	// export still under way when Step Functions cannot say: the packaging
+	// machine's TimeoutSeconds (statemachine/packaging.asl.json).
+	DefaultInProgressTimeout = 4 * time.Hour
+	// DefaultAbortUploadsAfter is the age past which a multipart upload
+	// below the prefix is aborted: a day, far more than an export runs.
+	DefaultAbortUploadsAfter = 24 * time.Hour
 )
 
 const maxStateBytes = 1 << 20
@@ -75,17 +83,20 @@ type Lister interface {
 	ListEntries(ctx context.Context, opts benchling.ListOptions) iter.Seq2[benchling.Entry, error]
 }
 
-// Store reads the packages' entry.json, tells when their entry.json and
-// README.md were last written, and reads and writes the state object
-// ([store.S3], with [store.S3Options.ListWhenDenied]). Get and Head return an error wrapping [store.ErrNotFound]
-// for a missing key; errors with exit code 2 (no such bucket, access
-// denied) stop the run.
+// Store reads the packages' records and entry.json, lists what a package
+// holds, reads and writes the state object, and lists and aborts old
+// multipart uploads ([store.S3], with [store.S3Options.ListWhenDenied]).
+// Get returns an error wrapping [store.ErrNotFound] for a missing key;
+// errors with exit code 2 (no such bucket, access denied) stop the run.
 type Store interface {
 	Get(ctx context.Context, key string, max int64) ([]byte, error)
 	Put(ctx context.Context, key string, body io.Reader, size int64, crc uint32) (extract.Object, error)
-	// Head returns when the object at key was last written, without
-	// reading it.
-	Head(ctx context.Context, key string) (time.Time, error)
+	// List returns every object below prefix with its ETag and size.
+	List(ctx context.Context, prefix string) ([]store.ObjectInfo, error)
+	// ListUploads returns the multipart uploads in progress below prefix.
+	ListUploads(ctx context.Context, prefix string) ([]store.Upload, error)
+	// AbortUpload aborts one; one already gone is not an error.
+	AbortUpload(ctx context.Context, key, uploadID string) error
 }
 
 var (
@@ -131,6 +142,14 @@ type Config struct {
 	StartTimeout time.Duration
 	// PageSize is the entries list's page size (0: the client's default).
 	PageSize int
+	// InProgressTimeout is how long a record in progress whose run Step
+	// Functions cannot describe is taken for an export under way. Default
+	// [DefaultInProgressTimeout].
+	InProgressTimeout time.Duration
+	// AbortUploadsAfter is the age past which multipart uploads below
+	// the prefix are aborted. Default [DefaultAbortUploadsAfter];
+	// negative: none is aborted.
+	AbortUploadsAfter time.Duration
 	// DryRun starts nothing and records nothing: Report gets each entry it
 	// would start.
 	DryRun bool
@@ -154,14 +173,17 @@ const (
 	OutcomeDeferred       = "deferred" // over MaxStart: the next run starts it
 	OutcomeFailed         = "failed"
 	OutcomeGaveUp         = "gave-up" // MaxRestarts restarts left no package either: not started again
+	// OutcomeBeingPackaged: the record is in progress and its export is
+	// still running; not started again (see [run.checkInProgress]).
+	OutcomeBeingPackaged = "being-packaged"
 )
 
 // Reasons an entry is stale.
 const (
-	ReasonMissing    = "missing"    // no entry.json
-	ReasonOlder      = "older"      // entry.json's modifiedAt is older than the entry's
-	ReasonCorrupt    = "corrupt"    // entry.json does not decode, names another entry, or is too large
-	ReasonIncomplete = "incomplete" // entry.json is current, but README.md is missing or older than it
+	ReasonMissing    = "missing"    // no record and no entry.json
+	ReasonOlder      = "older"      // the packaged version (the record's, or entry.json's) is older than the entry
+	ReasonCorrupt    = "corrupt"    // the record or entry.json does not decode, is another's, or is too large
+	ReasonIncomplete = "incomplete" // current, but a recorded file is missing or changed, the record is in progress, or there is none
 )
 
 // Action is what happened to one stale entry.
@@ -169,7 +191,10 @@ type Action struct {
 	Entity     string    `json:"entity"`
 	ModifiedAt time.Time `json:"modifiedAt"`
 	Reason     string    `json:"reason"`
-	Outcome    string    `json:"outcome"`
+	// Detail says what the reason is about: "missing 3 files (…) of the
+	// 12 recorded", "export in progress since …".
+	Detail  string `json:"detail,omitempty"`
+	Outcome string `json:"outcome"`
 	// Execution is the execution's name: the one started, or running.
 	Execution string `json:"execution"`
 	ARN       string `json:"executionArn,omitempty"`
@@ -200,7 +225,8 @@ type Summary struct {
 	WouldStart int
 	// UpToDate counts the entries whose package is current, and
 	// AlreadyStarted the stale ones with an execution still running (the
-	// version's, or its latest restart's); both are skipped (Skipped).
+	// version's, or its latest restart's, or the one writing the package:
+	// [OutcomeBeingPackaged]); both are skipped (Skipped).
 	UpToDate, AlreadyStarted int
 	// Deferred counts the stale entries left for the next run by MaxStart.
 	Deferred int
@@ -210,6 +236,15 @@ type Summary struct {
 	// version's execution and its MaxRestarts restarts all ended without
 	// a package ([ErrRestartLimit]); they do not fail the run.
 	GaveUp int
+	// InvalidIDs counts the entries Benchling listed whose id is not an
+	// entry id ([quiltpkg.ValidEntryID]): skipped, and the run ends with
+	// exit 3 naming the first, FirstInvalidID.
+	InvalidIDs     int
+	FirstInvalidID string
+	// OldUploads counts the multipart uploads below the prefix older than
+	// AbortUploadsAfter, and UploadsAborted those aborted (none in a dry
+	// run).
+	OldUploads, UploadsAborted int
 	// StateRecorded says whether the state object was written.
 	StateRecorded bool
 }
@@ -232,7 +267,7 @@ func (c Config) withDefaults() (Config, error) {
 	} else if p != c.Prefix {
 		errs = append(errs, fmt.Errorf("the prefix %q is not as quiltpkg.CheckPrefix returns it (%q)", c.Prefix, p))
 	}
-	if c.Window < 0 || c.Overlap < 0 || c.MaxStart < 0 || c.Concurrency < 0 || c.MaxFailures < 0 || c.StartTimeout < 0 {
+	if c.Window < 0 || c.Overlap < 0 || c.MaxStart < 0 || c.Concurrency < 0 || c.MaxFailures < 0 || c.StartTimeout < 0 || c.InProgressTimeout < 0 {
 		errs = append(errs, errors.New("window, overlap, limits and timeouts must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -258,6 +293,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StartInterval == 0 {
 		c.StartInterval = DefaultStartInterval
+	}
+	if c.InProgressTimeout == 0 {
+		c.InProgressTimeout = DefaultInProgressTimeout
+	}
+	if c.AbortUploadsAfter == 0 {
+		c.AbortUploadsAfter = DefaultAbortUploadsAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -340,6 +381,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		g.Go(func() error { return r.entry(gctx, e) })
 	}
 	workErr := g.Wait()
+	var uploadsErr error
+	if ctx.Err() == nil && workErr == nil {
+		uploadsErr = r.abortUploads(ctx, start)
+	}
 	sum := r.summary()
 	sum.EntriesSeen = seen
 
@@ -358,6 +403,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("reconcile: %w", listErr)
 	case sum.Failed > 0:
 		return sum, exitcode.Wrap(fmt.Errorf("reconcile: %d entries failed, the state is not recorded; the first: %w", sum.Failed, r.firstErr), exitcode.Transient)
+	case uploadsErr != nil:
+		if ctx.Err() != nil {
+			return sum, fmt.Errorf("reconcile: %w", context.Cause(ctx))
+		}
+		return sum, fmt.Errorf("%w; the state is not recorded", uploadsErr)
 	}
 
 	switch {
@@ -373,6 +423,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		sum.StateRecorded = true
 		log.Info("state recorded", "key", quiltpkg.StateKey(cfg.Prefix), "lastSuccess", next.LastSuccess.Format(time.RFC3339))
+	}
+	if sum.InvalidIDs > 0 {
+		// Every other entry was handled: one odd id must not hold the
+		// window back forever, but it is reported (exit 3).
+		return sum, exitcode.Wrap(fmt.Errorf("reconcile: Benchling listed %d entries whose id is not an entry id, skipped; the first: %q",
+			sum.InvalidIDs, sum.FirstInvalidID), exitcode.BadInput)
 	}
 	return sum, nil
 }
@@ -407,20 +463,31 @@ func (r *run) entry(ctx context.Context, e benchling.Entry) error {
 		return nil
 	}
 	if !quiltpkg.ValidEntryID(e.ID) {
-		return exitcode.Wrap(fmt.Errorf("reconcile: Benchling listed an entry with the id %q", e.ID), exitcode.Internal)
+		// Before any S3 read or start: the id goes into keys and names.
+		r.cfg.Logger.Error("Benchling listed an entry whose id is not an entry id; skipped", "entity", e.ID)
+		r.mu.Lock()
+		if r.sum.InvalidIDs++; r.sum.FirstInvalidID == "" {
+			r.sum.FirstInvalidID = e.ID
+		}
+		r.mu.Unlock()
+		return nil
 	}
 	st := step{action: Action{Entity: e.ID, ModifiedAt: e.ModifiedAt}}
-	reason, err := r.check(ctx, e)
+	v, err := r.check(ctx, e)
 	switch {
 	case err != nil:
 		st.err = err
 		return r.record(ctx, st)
-	case reason == "":
+	case v.reason == "":
 		st.upToDate = true
 		return r.record(ctx, st)
 	}
 	st.stale = true
-	st.action.Reason, st.action.Execution = reason, ExecutionName(e.ID, e.ModifiedAt, "")
+	st.action.Reason, st.action.Detail, st.action.Execution = v.reason, v.detail, ExecutionName(e.ID, e.ModifiedAt, "")
+	if v.running != "" {
+		st.action.Outcome, st.action.Execution = OutcomeBeingPackaged, v.running
+		return r.record(ctx, st)
+	}
 	switch r.admit(ctx) {
 	case admitDeferred:
 		st.action.Outcome = OutcomeDeferred
@@ -524,7 +591,7 @@ func (r *run) record(ctx context.Context, st step) error {
 		r.sum.WouldStart++
 	case OutcomeGaveUp:
 		r.sum.GaveUp++
-	case OutcomeAlreadyStarted:
+	case OutcomeAlreadyStarted, OutcomeBeingPackaged:
 		r.sum.AlreadyStarted++
 	case OutcomeRestarted:
 		r.sum.Restarted++
@@ -556,73 +623,21 @@ func (r *run) log(st step) {
 			log.Debug("package up to date", "entity", a.Entity, "modifiedAt", a.ModifiedAt)
 		}
 	case OutcomeWouldStart:
-		log.Info("would start packaging", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "execution", a.Execution)
+		log.Info("would start packaging", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "detail", a.Detail, "execution", a.Execution)
 	case OutcomeGaveUp:
 		log.Error("packaging given up: the version's execution and its restarts all ended without a package; start it by hand (job package --repackage)",
 			"entity", a.Entity, "modifiedAt", a.ModifiedAt, "executionArn", a.ARN, "status", a.PreviousStatus)
 	case OutcomeFailed:
 		log.Warn("entry failed", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "error", a.Error)
 	case OutcomeAlreadyStarted:
-		log.Info("packaging already started", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "executionArn", a.ARN, "status", a.PreviousStatus)
+		log.Info("packaging already started", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "detail", a.Detail, "executionArn", a.ARN, "status", a.PreviousStatus)
+	case OutcomeBeingPackaged:
+		log.Info("being packaged: not started again", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "detail", a.Detail, "execution", a.Execution)
 	case OutcomeRestarted:
-		log.Info("packaging restarted", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "executionArn", a.ARN, "previousStatus", a.PreviousStatus)
+		log.Info("packaging restarted", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "detail", a.Detail, "executionArn", a.ARN, "previousStatus", a.PreviousStatus)
 	case OutcomeStarted:
-		log.Info("packaging started", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "executionArn", a.ARN)
+		log.Info("packaging started", "entity", a.Entity, "modifiedAt", a.ModifiedAt, "reason", a.Reason, "detail", a.Detail, "executionArn", a.ARN)
 	}
-}
-
-// check returns why e's package is stale, or "" when it is current (see
-// the package documentation): entry.json first, then, only for a current
-// one, whether README.md was written after it.
-func (r *run) check(ctx context.Context, e benchling.Entry) (string, error) {
-	pkg := quiltpkg.Name(r.cfg.Prefix, e.ID)
-	key := quiltpkg.Key(pkg, quiltpkg.EntryName)
-	data, err := r.cfg.Store.Get(ctx, key, quiltpkg.MaxEntryBytes)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return ReasonMissing, nil
-	case errors.Is(err, store.ErrTooLarge):
-		r.cfg.Logger.Warn("entry.json is too large; packaging again", "entity", e.ID, "key", key)
-		return ReasonCorrupt, nil
-	case err != nil:
-		return "", fmt.Errorf("reconcile: read %s: %w", key, err)
-	}
-	packaged, err := benchling.DecodeEntry(data)
-	if err != nil || packaged.ID != e.ID {
-		r.cfg.Logger.Warn("entry.json is not this entry's; packaging again", "entity", e.ID, "key", key)
-		return ReasonCorrupt, nil
-	}
-	if packaged.ModifiedAt.IsZero() {
-		r.cfg.Logger.Warn("entry.json has no valid modifiedAt; packaging again", "entity", e.ID, "key", key)
-		return ReasonCorrupt, nil
-	}
-	if packaged.ModifiedAt.Before(e.ModifiedAt) {
-		return ReasonOlder, nil
-	}
-	readme := quiltpkg.Key(pkg, quiltpkg.ReadmeName)
-	readmeAt, err := r.cfg.Store.Head(ctx, readme)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		r.cfg.Logger.Info("README.md is missing: the last packaging did not finish; packaging again", "entity", e.ID, "key", readme)
-		return ReasonIncomplete, nil
-	case err != nil:
-		return "", fmt.Errorf("reconcile: read %s: %w", readme, err)
-	}
-	entryAt, err := r.cfg.Store.Head(ctx, key)
-	switch {
-	case errors.Is(err, store.ErrNotFound): // deleted since the Get
-		return ReasonMissing, nil
-	case err != nil:
-		return "", fmt.Errorf("reconcile: read %s: %w", key, err)
-	}
-	// S3's times are to the second: a README.md written in the same
-	// second as entry.json counts as after it (an export takes longer).
-	if readmeAt.Before(entryAt) {
-		r.cfg.Logger.Info("README.md is older than entry.json: the last packaging did not finish; packaging again", "entity", e.ID, "key", readme,
-			"readmeWritten", readmeAt.UTC().Format(time.RFC3339), "entryJSONWritten", entryAt.UTC().Format(time.RFC3339))
-		return ReasonIncomplete, nil
-	}
-	return "", nil
 }
 
 // readState reads the state object. A missing one is found=false; one that

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,53 +17,6 @@ import (
 	"benchling-webhook/internal/testkit/sandbox"
 	"benchling-webhook/internal/testkit/sfnfake"
 )
-
-// TestIncomplete: an entry.json as current as the entry is not enough: the
-// package is current only if README.md, written last, exists and is no
-// older than entry.json.
-func TestIncomplete(t *testing.T) {
-	f := newFixture(t, sandbox.Options{})
-	at := ago(time.Hour)
-	f.addEntries(map[string]time.Time{"etr_done": at, "etr_noreadme": at, "etr_oldreadme": at, "etr_older": at})
-	f.store.putPackage("etr_done", at)
-	f.store.putEntryJSON("etr_noreadme", at)  // the packaging failed after WriteEntryJson
-	f.store.putReadme("etr_oldreadme")        // the previous version's package...
-	f.store.putEntryJSON("etr_oldreadme", at) // ... and a failed run of this one
-	f.store.putReadme("etr_older")
-	f.store.putEntryJSON("etr_older", at.Add(-time.Minute)) // older: README.md is not even looked at
-
-	var rec recorder
-	cfg := f.config(t, now)
-	cfg.Report = rec.report
-	sum, err := Run(t.Context(), cfg)
-	require.NoError(t, err)
-	require.Equal(t, 1, sum.UpToDate)
-	require.Equal(t, 3, sum.Stale)
-	require.Equal(t, 3, sum.Started)
-	require.Equal(t, []string{"etr_noreadme", "etr_older", "etr_oldreadme"}, sorted(f.started()))
-	reasons := map[string]string{}
-	for _, a := range rec.actions {
-		reasons[a.Entity] = a.Reason
-	}
-	require.Equal(t, map[string]string{"etr_noreadme": ReasonIncomplete, "etr_oldreadme": ReasonIncomplete, "etr_older": ReasonOlder}, reasons)
-	require.Equal(t, 5, f.store.heads, "README.md of the three current entry.json, entry.json of the two with one")
-	require.Contains(t, f.logs.String(), "README.md is missing")
-	require.Contains(t, f.logs.String(), "README.md is older than entry.json")
-
-	// README.md cannot be read: a transient error is the entry's failure.
-	f.store.getErr = func(key string) error {
-		if strings.HasSuffix(key, "etr_done/README.md") {
-			return exitcode.Wrap(errors.New("connection reset"), exitcode.Transient)
-		}
-		return nil
-	}
-	cfg = f.config(t, now)
-	cfg.Since = now.Add(-DefaultWindow)
-	sum, err = Run(t.Context(), cfg)
-	require.Equal(t, exitcode.Transient, exitcode.Resolve(err))
-	require.Equal(t, 1, sum.Failed)
-	require.ErrorContains(t, err, "benchling/etr_done/README.md")
-}
 
 // TestRestart: a version whose execution name is taken is described: a
 // running one is left alone, one that ended without a package is started
@@ -116,7 +68,7 @@ func TestRestart(t *testing.T) {
 		got[a.Entity] = a
 	}
 	require.Equal(t, OutcomeStarted, got["etr_new"].Outcome)
-	require.Equal(t, Action{Entity: "etr_failed", ModifiedAt: entries["etr_failed"], Reason: ReasonMissing, Outcome: OutcomeRestarted,
+	require.Equal(t, Action{Entity: "etr_failed", ModifiedAt: entries["etr_failed"], Reason: ReasonMissing, Detail: "no benchling/etr_failed/entry.json", Outcome: OutcomeRestarted,
 		Execution: name("etr_failed", "r1"), ARN: sfnfake.ExecutionARN(testMachine, name("etr_failed", "r1")), PreviousStatus: "FAILED"}, got["etr_failed"])
 	require.Equal(t, OutcomeRestarted, got["etr_succeeded"].Outcome)
 	require.Equal(t, "SUCCEEDED", got["etr_succeeded"].PreviousStatus)

@@ -545,6 +545,34 @@ func (s *statement) listsPrefixOnly(r string) bool {
 	return true
 }
 
+// listsUploadsOnly reports whether s is the grant job reconcile needs to
+// find abandoned multipart uploads: s3:ListBucketMultipartUploads alone,
+// on the bucket ARN. It cannot be narrowed to the prefix (see
+// ruleUploadsListing); it shows key names, never contents.
+func (s *statement) listsUploadsOnly(r string) bool {
+	return bucketARN.MatchString(r) && len(s.actions) == 1 && strings.EqualFold(s.actions[0], "s3:ListBucketMultipartUploads")
+}
+
+// ruleUploadsListing: a statement that allows s3:ListBucketMultipartUploads
+// carries no s3:prefix condition. IAM sets that key for ListBucket and
+// ListBucketVersions only, so on this action the condition never matches
+// and S3 denies every listing (job reconcile would fail with exit 2).
+func ruleUploadsListing(_ *cfncheck.Template, sts []*statement) (int, []string) {
+	return forEach(sts, func(s *statement) bool { return s.allows("s3:ListBucketMultipartUploads") }, func(s *statement) []string {
+		if _, ok := s.conditionValues("s3:prefix", "StringLike", "StringEquals"); ok {
+			return []string{s.problem("an s3:prefix condition on s3:ListBucketMultipartUploads never matches: S3 denies every listing")}
+		}
+		return nil
+	})
+}
+
+func TestIAMUploadsListing(t *testing.T) {
+	testRule(t, ruleUploadsListing, map[string]mutation{
+		"prefix condition": set("WorkerTaskPolicy", "ListPackageUploads", "Condition",
+			map[string]any{"StringLike": map[string]any{"s3:prefix": sub("${PackagePrefix}/*")}}, "never matches"),
+	})
+}
+
 // tenantAPI is the only URL prefix the state machines' HTTP tasks may call.
 const tenantAPI = "https://${BenchlingTenant}.benchling.com/api/v2/"
 
@@ -711,7 +739,7 @@ func ruleS3(_ *cfncheck.Template, sts []*statement) (int, []string) {
 	return forEach(sts, func(s *statement) bool { return s.allowsService("s3") }, func(s *statement) []string {
 		var out []string
 		for _, r := range s.resources {
-			if !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) {
+			if !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) && !s.listsUploadsOnly(r) {
 				out = append(out, s.problem("S3 on %q, not under arn:…:s3:::${BucketName}/${PackagePrefix}/", r))
 			}
 		}
@@ -735,6 +763,10 @@ func TestIAMS3(t *testing.T) {
 			map[string]any{"StringLike": map[string]any{"s3:prefix": "*"}}, "not under"),
 		"more than listing on the bucket": set("WorkerTaskPolicy", "ListPackagePrefix", "Action",
 			[]any{"s3:ListBucket", "s3:GetBucketPolicy"}, "not under"),
+		"more than listing uploads on the bucket": set("WorkerTaskPolicy", "ListPackageUploads", "Action",
+			[]any{"s3:ListBucketMultipartUploads", "s3:PutLifecycleConfiguration"}, "not under"),
+		"listing uploads of any bucket": set("WorkerTaskPolicy", "ListPackageUploads", "Resource",
+			sub("arn:${AWS::Partition}:s3:::*"), "not under"),
 	})
 }
 
@@ -788,7 +820,7 @@ func ruleTaskPolicy(tmpl *cfncheck.Template, sts []*statement) (int, []string) {
 			if r == "*" || broadResource(r) {
 				out = append(out, s.problem("the task role gets %q", r))
 			}
-			if s.allowsService("s3") && !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) {
+			if s.allowsService("s3") && !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) && !s.listsUploadsOnly(r) {
 				out = append(out, s.problem("the task role gets S3 on %q, not only the package prefix", r))
 			}
 		}
@@ -806,6 +838,8 @@ func TestIAMTaskPolicy(t *testing.T) {
 			sub("arn:${AWS::Partition}:s3:::${BucketName}/*"), "not only the package prefix"),
 		"another prefix": set("WorkerTaskPolicy", "PackagePrefix", "Resource",
 			sub("arn:${AWS::Partition}:s3:::${BucketName}/other/*"), "not only the package prefix"),
+		"uploads and more on the bucket": set("WorkerTaskPolicy", "ListPackageUploads", "Action",
+			[]any{"s3:ListBucketMultipartUploads", "s3:DeleteBucket"}, "not only the package prefix"),
 		"not an output": {want: "no AWS::IAM::ManagedPolicy output", apply: func(_ testing.TB, tmpl *cfncheck.Template) {
 			delete(tmpl.Outputs, "WorkerTaskPolicyArn")
 		}},
