@@ -99,8 +99,23 @@ function overrides(definition, test, ms) {
   return out;
 }
 
+// machineFor returns the StateMachine of definition, validated once: the
+// library validates a definition (asl-validator) in its constructor, which
+// costs a few hundred milliseconds for ours, and a StateMachine runs any
+// number of executions.
+const machines = new Map();
+function machineFor(definition) {
+  const key = JSON.stringify(definition);
+  let sm = machines.get(key);
+  if (!sm) {
+    sm = new StateMachine(definition, { validationOptions: { checkPaths: true } });
+    machines.set(key, sm);
+  }
+  return sm;
+}
+
 async function start({ arn, definition, input, context, waitMs, retryMs }) {
-  const sm = new StateMachine(definition, { validationOptions: { checkPaths: true } });
+  const sm = machineFor(definition);
   const execution = sm.run(input, {
     context,
     overrides: {
@@ -149,7 +164,7 @@ const server = http.createServer((req, res) => {
     if (req.method === 'POST' && req.url === '/start') {
       try {
         // Validate synchronously so a bad definition is reported to the caller.
-        new StateMachine(msg.definition, { validationOptions: { checkPaths: true } });
+        machineFor(msg.definition);
       } catch (e) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(e.message ?? e) }));
         return;
