@@ -2,6 +2,7 @@ package emulate
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -247,4 +248,24 @@ func TestButtonForAnotherEntry(t *testing.T) {
 	var out struct{ Ignored map[string]string }
 	require.NoError(t, json.Unmarshal(d.Output, &out))
 	require.Equal(t, map[string]string{"buttonId": "etr_victim", "canvasId": "cnvs_1", "canvasEntity": "etr_mine"}, out.Ignored)
+}
+
+// TestIdAlphabet keeps the machines' id checks on quiltpkg's alphabet:
+// every States.StringSplit splits on ',' (the subnets) or on the entry-id
+// alphabet, with '_' or without.
+func TestIdAlphabet(t *testing.T) {
+	split := regexp.MustCompile(`States\.StringSplit\([^,]+, '([^']*)'\)`)
+	for _, name := range []string{Webhook, Packaging} {
+		n := 0
+		for _, m := range split.FindAllStringSubmatch(string(readMachine(t, name)), -1) {
+			switch m[1] {
+			case ",":
+			case quiltpkg.EntryIDAlphabet, quiltpkg.EntryIDAlphabet + "_":
+				n++
+			default:
+				t.Errorf("%s: States.StringSplit on %q", name, m[1])
+			}
+		}
+		require.NotZero(t, n, "%s checks ids", name)
+	}
 }
