@@ -156,8 +156,10 @@ fi
 
 if [[ -n "$prefix" ]]; then
 	[[ "$prefix" != */* ]] || die "--prefix $prefix: no slash; packages are named <prefix>/<entry id>"
-	[[ "$prefix" =~ ^[A-Za-z0-9._-]+$ && "$prefix" != "." && "$prefix" != ".." ]] ||
-		die "--prefix $prefix: letters, digits, dots, dashes and underscores only"
+	# One part of a Quilt package name (quilt3's PACKAGE_NAME_FORMAT is
+	# ^[\w-]+/[\w-]+$; quiltpkg.CheckPackagePrefix): no dots either.
+	[[ "$prefix" =~ ^[A-Za-z0-9_-]+$ ]] ||
+		die "--prefix $prefix: letters, digits, dashes and underscores only (one part of a Quilt package name)"
 fi
 
 if [[ -n "$queue" ]]; then

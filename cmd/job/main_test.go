@@ -122,7 +122,7 @@ func TestUsage(t *testing.T) {
 		"missing url":       {[]string{"export", "--local-dir", "x"}, nil, 2, "--download-url (or DOWNLOAD_URL) is required"},
 		"missing bucket":    {[]string{"export", "--download-url", "x.zip"}, nil, 2, "--registry (or REGISTRY) is required"},
 		"missing package":   {[]string{"export", "--download-url", "x.zip", "--registry", "b"}, nil, 2, "--package-name"},
-		"bad prefix":        {[]string{"export", "--download-url", "x.zip", "--registry", "b", "--package-name", "../x"}, nil, 2, "not a safe key prefix"},
+		"bad prefix":        {[]string{"export", "--download-url", "x.zip", "--registry", "b", "--package-name", "../x"}, nil, 2, "must be one name part"},
 		"small part":        {[]string{"export", "--download-url", "x.zip", "--local-dir", "d", "--part-size", "1MiB"}, nil, 2, "--part-size"},
 		"bad size":          {[]string{"export", "--part-size", "lots"}, nil, 2, "not a size"},
 		"unknown flag":      {[]string{"export", "--nope"}, nil, 2, "unknown flag"},
@@ -169,11 +169,11 @@ func TestExportLocal(t *testing.T) {
 func TestEnvAndFlags(t *testing.T) {
 	zipPath, _ := sample(t, samplezip.Small())
 	out := t.TempDir()
-	r := runJob(t, []string{"DOWNLOAD_URL=" + zipPath, "LOCAL_DIR=" + out, "PACKAGE_NAME=from-env"}, "export", "--package-name", "from-flag")
+	r := runJob(t, []string{"DOWNLOAD_URL=" + zipPath, "LOCAL_DIR=" + out, "PACKAGE_NAME=env/etr_env"}, "export", "--package-name", "flag/etr_flag")
 	require.Equal(t, 0, r.code, r.stderr)
-	_, err := os.Stat(filepath.Join(out, "from-flag"))
+	_, err := os.Stat(filepath.Join(out, "flag", "etr_flag"))
 	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(out, "from-env"))
+	_, err = os.Stat(filepath.Join(out, "env"))
 	require.True(t, os.IsNotExist(err))
 }
 
@@ -186,7 +186,7 @@ func TestHostileExitCodes(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "x.zip")
 			require.NoError(t, os.WriteFile(p, tc.Build(), 0o644))
 			out := t.TempDir()
-			r := runJob(t, nil, "export", "--download-url", p, "--local-dir", out, "--package-name", "p")
+			r := runJob(t, nil, "export", "--download-url", p, "--local-dir", out, "--package-name", "benchling/etr_1")
 			require.Equal(t, 3, r.code, r.stderr)
 			require.Equal(t, 400, r.result.StatusCode)
 			require.Equal(t, "bad-input", r.result.Body.ErrorKind)
@@ -255,7 +255,7 @@ func TestExportToS3(t *testing.T) {
 	require.Len(t, objs, len(m.Entries))
 
 	// A bucket that does not exist is a configuration error.
-	r = runJob(t, append(srv.Env(), "DOWNLOAD_URL="+fs.FileURL(), "REGISTRY=nope", "PACKAGE_NAME=p"), "export")
+	r = runJob(t, append(srv.Env(), "DOWNLOAD_URL="+fs.FileURL(), "REGISTRY=nope", "PACKAGE_NAME=benchling/etr_1"), "export")
 	require.Equal(t, 2, r.code, r.stderr)
 }
 
@@ -276,7 +276,7 @@ func TestSIGTERM(t *testing.T) {
 
 	cmd := exec.Command(jobBin, "export", "--progress-interval", "100ms")
 	cmd.Env = append(baseEnv(), srv.Env()...)
-	cmd.Env = append(cmd.Env, "DOWNLOAD_URL="+fs.FileURL(), "REGISTRY=registry", "PACKAGE_NAME=p")
+	cmd.Env = append(cmd.Env, "DOWNLOAD_URL="+fs.FileURL(), "REGISTRY=registry", "PACKAGE_NAME=benchling/etr_1")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	stderr, err := cmd.StderrPipe()

@@ -81,7 +81,7 @@ func TestByteSize(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "p", concurrency: 4, bufferMemory: 60 << 20, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
+	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "benchling/etr_1", concurrency: 4, bufferMemory: 60 << 20, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
 	require.NoError(t, validateExport(ok))
 	tests := map[string]struct {
 		edit func(*exportVars)
@@ -91,7 +91,12 @@ func TestValidate(t *testing.T) {
 		"no destination":   {func(v *exportVars) { v.registry = "" }, "--registry"},
 		"both":             {func(v *exportVars) { v.localDir = "d" }, "not both"},
 		"no package":       {func(v *exportVars) { v.packageName = "" }, "--package-name"},
-		"unsafe package":   {func(v *exportVars) { v.packageName = "a/../b" }, "safe key prefix"},
+		"unsafe package":   {func(v *exportVars) { v.packageName = "a/../b" }, "not two parts"},
+		"escaping prefix":  {func(v *exportVars) { v.packageName = "../etr_1" }, "must be one name part"},
+		"query in entry":   {func(v *exportVars) { v.packageName = "benchling/etr_a?b" }, `"etr_a?b"`},
+		"hash in entry":    {func(v *exportVars) { v.packageName = "benchling/etr_a#b" }, `"etr_a#b"`},
+		"three parts":      {func(v *exportVars) { v.packageName = "lab/benchling/etr_1" }, "not two parts"},
+		"not an entry":     {func(v *exportVars) { v.packageName = "benchling/p" }, "not a Benchling entry id"},
 		"concurrency":      {func(v *exportVars) { v.concurrency = 0 }, "--concurrency"},
 		"part concurrency": {func(v *exportVars) { v.partConcurrency = 99 }, "--part-concurrency"},
 		"part size":        {func(v *exportVars) { v.partSize = 1 << 20 }, "--part-size"},
@@ -164,7 +169,7 @@ func TestReadmeFlagEnv(t *testing.T) {
 }
 
 func TestValidateCatalogHost(t *testing.T) {
-	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "p", concurrency: 4, bufferMemory: 60 << 20, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
+	ok := exportVars{downloadURL: "x.zip", registry: "b", packageName: "benchling/etr_1", concurrency: 4, bufferMemory: 60 << 20, partConcurrency: 1, partSize: 5 << 20, maxBytes: 1, maxEntries: 1}
 	for host, valid := range map[string]bool{
 		"catalog.example.com": true, "https://catalog.example.com/": true, "localhost:3000": true,
 		"https://c.example.com/b/x": false, "c.example.com?x": false, "a b": false, "https://": false, "user@host": false,
@@ -292,10 +297,10 @@ func TestExportReadmeFailures(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			out := t.TempDir()
-			pkg := filepath.Join(out, "p")
+			pkg := filepath.Join(out, "benchling", "etr_0uKCQZ8f")
 			require.NoError(t, os.MkdirAll(pkg, 0o755))
 			tc.setup(t, pkg)
-			code, res, stderr := runExportT(t, nil, "--download-url", tc.zip, "--local-dir", out, "--package-name", "p", "--readme")
+			code, res, stderr := runExportT(t, nil, "--download-url", tc.zip, "--local-dir", out, "--package-name", "benchling/etr_0uKCQZ8f", "--readme")
 			require.Equal(t, tc.code, code, stderr)
 			require.Contains(t, res.Body.Error, tc.errMsg)
 			require.Zero(t, res.Body.NumFiles)

@@ -112,10 +112,29 @@ func (c command) parse(args []string, env Env) (opts, *session, int) {
 	}
 	s := &session{Env: env, log: log, jsonLogs: jsonLogs(lv.format, env.Stderr)}
 	if err := o.validate(s, fs.Args()); err != nil {
-		err = exitcode.Wrap(err, exitcode.Usage)
+		code := validationCode(err)
+		err = exitcode.Wrap(err, code)
 		log.Error("invalid configuration", "error", err.Error())
 		o.invalid(s, err)
-		return nil, nil, exitcode.Usage
+		return nil, nil, code
 	}
 	return o, s, exitcode.OK
+}
+
+// validationCode is the exit code of what validate refused: 3 (bad input)
+// when every problem is bad input, such as an entry id that is not one
+// (quiltpkg.ErrInvalidEntryID), else 2 (usage or configuration).
+func validationCode(err error) int {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if validationCode(e) != exitcode.BadInput {
+				return exitcode.Usage
+			}
+		}
+		return exitcode.BadInput
+	}
+	if exitcode.Resolve(err) == exitcode.BadInput {
+		return exitcode.BadInput
+	}
+	return exitcode.Usage
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -77,7 +78,7 @@ func (v *exportVars) bind(fs *pflag.FlagSet) {
 	v.partSize, v.maxBytes, v.bufferMemory = extract.DefaultSmallEntry, extract.DefaultMaxTotalBytes, extract.DefaultBufferMemory
 	fs.StringVar(&v.downloadURL, flagDownloadURL, "", "The export ZIP: an https URL (Benchling's presigned S3 link), or a local path or file:// URL. Required.")
 	fs.StringVar(&v.registry, flagRegistry, "", "The S3 bucket that receives the files. Required unless --local-dir is given.")
-	fs.StringVar(&v.packageName, flagPackageName, "", `The key prefix, e.g. "benchling/etr_123": entries land at <package-name>/<entry path>. Required with --registry.`)
+	fs.StringVar(&v.packageName, flagPackageName, "", `The Quilt package name, <prefix>/<entry id> such as "benchling/etr_123" (prefix: letters, digits, '_' or '-'): entries land at <package-name>/<entry path>. Required with --registry; optional with --local-dir.`)
 	fs.StringVar(&v.localDir, flagLocalDir, "", "Write the files below this folder instead of S3, at <local-dir>/<package-name>/<entry path>.")
 	fs.IntVar(&v.concurrency, flagConcurrency, extract.DefaultConcurrency, "Entries uploaded at once; their memory is bounded by --buffer-memory.")
 	fs.Var(&v.bufferMemory, flagBufferMemory, "Memory for the data of entries in flight: a small entry counts its size, a large one (part-concurrency+3) × part-size.")
@@ -108,10 +109,21 @@ func (o *exportOpts) validate(*session, []string) error {
 	case v.registry != "" && v.packageName == "":
 		errs = append(errs, fmt.Errorf("--%s (or %s) is required with --%s", flagPackageName, envName(flagPackageName), flagRegistry))
 	}
-	if p, err := quiltpkg.CheckPrefix(v.packageName, v.localDir != ""); err == nil {
-		o.prefix = p
-	} else if v.packageName != "" || v.registry != "" {
-		errs = append(errs, err)
+	// The package name is a Quilt package name, <prefix>/<entry id>
+	// (quiltpkg.CheckPackageName): a bad prefix or shape is configuration
+	// (exit 2), a bad entry id bad input (exit 3, when it is the only
+	// problem). Only a --local-dir export may go without one (the folder's
+	// root).
+	if name := strings.TrimRight(v.packageName, "/"); name != "" {
+		if _, err := quiltpkg.CheckPackageName(name); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", flagPackageName, err))
+		} else if p, err := quiltpkg.CheckPrefix(name, false); err != nil {
+			errs = append(errs, err)
+		} else {
+			o.prefix = p
+		}
+	} else if v.packageName != "" && v.localDir == "" {
+		errs = append(errs, fmt.Errorf("--%s %q is not a package name", flagPackageName, v.packageName))
 	}
 	if v.concurrency < 1 || v.concurrency > 64 {
 		errs = append(errs, fmt.Errorf("--%s must be between 1 and 64", flagConcurrency))
@@ -170,8 +182,9 @@ type exportBody struct {
 }
 
 func (o *exportOpts) invalid(s *session, err error) {
-	o.writeMetrics(s, export.Result{}, 0, exitcode.Usage)
-	o.printResult(s, export.Result{}, 0, exitcode.Usage, err)
+	code := exitcode.Resolve(err)
+	o.writeMetrics(s, export.Result{}, 0, code)
+	o.printResult(s, export.Result{}, 0, code, err)
 }
 
 func (o *exportOpts) run(ctx context.Context, s *session) int {

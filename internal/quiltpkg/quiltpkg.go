@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/extract"
 )
 
@@ -60,14 +61,70 @@ func CheckPrefix(prefix string, allowEmpty bool) (string, error) {
 	return p, nil
 }
 
-// entryIDPattern is what an entry id may look like to become part of a
-// package name, a key and an execution name.
-var entryIDPattern = regexp.MustCompile(`^etr_[A-Za-z0-9_-]{1,124}$`)
+// MaxEntryIDLen is the longest entry id that is packaged. Benchling's are
+// "etr_" and 8 letters or digits; the bound keeps an id well inside the
+// limits of a key (S3: 1,024 bytes) and of an execution name (80).
+const MaxEntryIDLen = 64
+
+// EntryIDAlphabet is what may follow "etr_" in an entry id. The state
+// machines hold the same set (statemachine/*.asl.json, the Check…Id
+// states: States.StringSplit on these characters); a test keeps the two
+// equal.
+const EntryIDAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// entryIDPattern is Benchling's entry id grammar: "etr_" and letters or
+// digits, at most MaxEntryIDLen characters in all.
+var entryIDPattern = regexp.MustCompile(`^etr_[A-Za-z0-9]{1,60}$`)
 
 // ValidEntryID reports whether id is an entry id that can be packaged:
-// "etr_" and then letters, digits, '_' and '-' (Benchling's are "etr_" and
-// letters and digits), 128 characters at most.
+// "etr_" followed by ASCII letters and digits only (Benchling's grammar),
+// [MaxEntryIDLen] characters at most. Such an id is safe as a key
+// element, a URL path element and part of an execution name.
 func ValidEntryID(id string) bool { return entryIDPattern.MatchString(id) }
+
+// ErrInvalidEntryID is an entry id that is not Benchling's grammar
+// ([ValidEntryID]): bad input, exit 3.
+var ErrInvalidEntryID = exitcode.NewSentinel("quiltpkg: not a Benchling entry id (etr_ and letters or digits)", exitcode.BadInput)
+
+// ErrInvalidPackageName is a package name that is not a Quilt package
+// name of this deployment's form, "<prefix>/<entry id>" with a valid
+// prefix ([CheckPackagePrefix]): a configuration error, exit 2.
+var ErrInvalidPackageName = exitcode.NewSentinel("quiltpkg: not a Quilt package name <prefix>/<entry id>", exitcode.Usage)
+
+// prefixPattern is one part of a Quilt package name: quilt3's
+// PACKAGE_NAME_FORMAT is ^[\w-]+/[\w-]+$, and here \w is ASCII only (Python's
+// would also take other Unicode letters, which we never write).
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// CheckPackagePrefix checks the package prefix (PACKAGE_PREFIX,
+// ${PackagePrefix}): one part of a Quilt package name, letters, digits,
+// '_' and '-' only. A prefix with a slash ("lab/benchling") would make a
+// three-part name, which Quilt refuses.
+func CheckPackagePrefix(prefix string) error {
+	if !prefixPattern.MatchString(prefix) {
+		return fmt.Errorf("%w: the prefix %q must be one name part, letters, digits, '_' or '-' (quilt3's PACKAGE_NAME_FORMAT)", ErrInvalidPackageName, prefix)
+	}
+	return nil
+}
+
+// CheckPackageName checks that name is a Quilt package name "prefix/entry"
+// whose prefix passes [CheckPackagePrefix] and whose entry is an entry id
+// ([ValidEntryID]), and returns the entry id. A name that is not two
+// parts, or has a bad prefix, is [ErrInvalidPackageName]; a bad entry
+// part is [ErrInvalidEntryID]. The error names the offending part.
+func CheckPackageName(name string) (id string, err error) {
+	prefix, entry, ok := strings.Cut(name, "/")
+	if !ok || strings.Contains(entry, "/") {
+		return "", fmt.Errorf("%w: %q is not two parts <prefix>/<entry id>", ErrInvalidPackageName, name)
+	}
+	if err := CheckPackagePrefix(prefix); err != nil {
+		return "", fmt.Errorf("package name %q: %w", name, err)
+	}
+	if !ValidEntryID(entry) {
+		return "", fmt.Errorf("%w: %q in package name %q (at most %d characters)", ErrInvalidEntryID, entry, name, MaxEntryIDLen)
+	}
+	return entry, nil
+}
 
 // Name is the package name of entry id below prefix: "benchling/etr_123".
 func Name(prefix, id string) string { return prefix + "/" + id }

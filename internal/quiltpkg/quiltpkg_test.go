@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"benchling-webhook/internal/exitcode"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,12 +46,71 @@ func TestCheckPrefix(t *testing.T) {
 	require.LessOrEqual(t, len(StateKey(strings.Repeat("x", MaxPrefixLen))), 1024, "S3's key limit")
 }
 
+// badEntryIDs are ids every entry point refuses (issue 10); the state
+// machines' tests use the same list (internal/testkit/emulate).
+var badEntryIDs = []string{
+	"etr_", "etr", "EXP123", "abc", "ETR_abc", " etr_abc", "etr_abc ", "etr_a b", "etr_a\nb",
+	"etr_x/../etr_victim", "etr_x/../../entries/etr_victim", "etr_../x", "etr_a/b",
+	"etr_a?b", "etr_a#b", "etr_a%2Fb", "etr_a.b", "etr_a-b", "etr_a_b", "etr__ab", "etr_ab_",
+	"etr_\u00e9t\u00e9", "etr_\u0430bc", "etr_\u00a0", "etr_a\x00b",
+	"etr_" + strings.Repeat("x", MaxEntryIDLen-3), "etr_" + strings.Repeat("x", 996),
+}
+
 func TestValidEntryID(t *testing.T) {
-	for id, want := range map[string]bool{
-		"etr_abc123": true, "etr_a-b_c": true, "etr_" + strings.Repeat("x", 124): true,
-		"etr_": false, "EXP123": false, "abc": false, "etr_../x": false, "etr_a b": false, "etr_" + strings.Repeat("x", 125): false,
+	for _, id := range []string{"etr_0uKCQZ8f", "etr_OtsAuzfT", "etr_1", "etr_ABCxyz019", "etr_" + strings.Repeat("x", MaxEntryIDLen-4)} {
+		require.True(t, ValidEntryID(id), id)
+	}
+	for _, id := range badEntryIDs {
+		require.False(t, ValidEntryID(id), "%q", id)
+	}
+	require.Len(t, "etr_"+strings.Repeat("x", 996), 1000)
+	for _, c := range EntryIDAlphabet {
+		require.True(t, ValidEntryID("etr_"+string(c)), string(c))
+	}
+	require.Len(t, EntryIDAlphabet, 62)
+}
+
+func TestCheckPackageName(t *testing.T) {
+	for _, name := range []string{"benchling/etr_1", "my-lab_2/etr_0uKCQZ8f"} {
+		id, err := CheckPackageName(name)
+		require.NoError(t, err, name)
+		require.Equal(t, name[strings.Index(name, "/")+1:], id)
+	}
+	for name, want := range map[string]error{
+		"benchling":                            ErrInvalidPackageName,
+		"benchling/":                           ErrInvalidEntryID,
+		"/etr_1":                               ErrInvalidPackageName,
+		"a/b/etr_1":                            ErrInvalidPackageName,
+		"benchling/../etr_1":                   ErrInvalidPackageName,
+		"benchling/etr_x/../etr_v":             ErrInvalidPackageName,
+		"bench?ling/etr_1":                     ErrInvalidPackageName,
+		"bench#ling/etr_1":                     ErrInvalidPackageName,
+		"..":                                   ErrInvalidPackageName,
+		"../etr_1":                             ErrInvalidPackageName,
+		"bench ling/etr_1":                     ErrInvalidPackageName,
+		"benchling/etr_a?b":                    ErrInvalidEntryID,
+		"benchling/etr_a#b":                    ErrInvalidEntryID,
+		"benchling/..":                         ErrInvalidEntryID,
+		"benchling/p":                          ErrInvalidEntryID,
+		"benchling/etr_a%2Fb":                  ErrInvalidEntryID,
+		"benchling/" + strings.Repeat("x", 70): ErrInvalidEntryID,
 	} {
-		require.Equal(t, want, ValidEntryID(id), id)
+		_, err := CheckPackageName(name)
+		require.ErrorIs(t, err, want, name)
+	}
+	_, err := CheckPackageName("benchling/etr_a?b")
+	require.ErrorContains(t, err, `"etr_a?b"`, "the message names the id")
+	require.Equal(t, 3, exitcode.Resolve(err))
+	_, err = CheckPackageName("a/b/etr_1")
+	require.Equal(t, 2, exitcode.Resolve(err))
+}
+
+func TestCheckPackagePrefix(t *testing.T) {
+	for _, p := range []string{"benchling", "quilt-benchling", "lab_2", "X"} {
+		require.NoError(t, CheckPackagePrefix(p), p)
+	}
+	for _, p := range []string{"", "lab/benchling", "benchling/", ".", "..", "a.b", "a?b", "a#b", "a b", "\u00e9"} {
+		require.ErrorIs(t, CheckPackagePrefix(p), ErrInvalidPackageName, p)
 	}
 }
 

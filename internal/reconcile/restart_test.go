@@ -192,7 +192,7 @@ func TestPackagerStart(t *testing.T) {
 	require.Equal(t, "TIMED_OUT", s.PreviousStatus)
 
 	// The names stay within Step Functions' limit.
-	long := "etr_" + strings.Repeat("x", 124)
+	long := "etr_" + strings.Repeat("x", quiltpkg.MaxEntryIDLen-4)
 	require.True(t, quiltpkg.ValidEntryID(long))
 	require.LessOrEqual(t, len(ExecutionName(long, at, fmt.Sprintf("r%d", MaxRestarts))), MaxNameLen)
 }

@@ -14,9 +14,48 @@
 //        -> {output} or {error, cause}; an error is thrown with that name, so the
 //        definition's Retry and Catch match it as they would in AWS.
 import http from 'node:http';
+import { registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 const hub = process.env.HUB_URL;
+
+// States.StringSplit as AWS documents it: the second argument is a set of
+// delimiter characters, each one splitting ("This.is+a,test=string" split
+// on ".+,=" gives five strings), and no empty string is returned (a run of
+// delimiters, or one at either end, yields none; as measured against AWS by
+// localstack's and ministack's snapshot tests). aws-local-stepfunctions
+// 3.0.0 calls JavaScript's split with the whole argument as one separator,
+// so the library's function is replaced as it is loaded; if its text ever
+// changes, the engine refuses to start rather than run the old behaviour.
+function awsStringSplit(str, delimiters) {
+  const set = new Set(delimiters);
+  const out = [];
+  let cur = '';
+  for (const ch of str) {
+    if (set.has(ch)) {
+      if (cur !== '') out.push(cur);
+      cur = '';
+    } else {
+      cur += ch;
+    }
+  }
+  if (cur !== '') out.push(cur);
+  return out;
+}
+const sfnURL = pathToFileURL(process.env.SFN_MODULE).href;
+const splitBody = 'execute(str, separator) {\n    return str.split(separator);\n  }';
+registerHooks({
+  load(url, context, nextLoad) {
+    const r = nextLoad(url, context);
+    if (url !== sfnURL) return r;
+    const src = String(r.source);
+    if (src.split(splitBody).length !== 2) {
+      throw new Error(`engine: ${url}: States.StringSplit is not the function this engine patches; check it against AWS's documentation`);
+    }
+    const fn = awsStringSplit.toString().replace('function awsStringSplit(str, delimiters)', 'execute(str, delimiters)');
+    return { ...r, source: src.replace(splitBody, fn) };
+  },
+});
 const { StateMachine, ExecutionAbortedError, ExecutionTimeoutError } = await import(
   pathToFileURL(process.env.SFN_MODULE).href
 );
@@ -60,8 +99,23 @@ function overrides(definition, test, ms) {
   return out;
 }
 
+// machineFor returns the StateMachine of definition, validated once: the
+// library validates a definition (asl-validator) in its constructor, which
+// costs a few hundred milliseconds for ours, and a StateMachine runs any
+// number of executions.
+const machines = new Map();
+function machineFor(definition) {
+  const key = JSON.stringify(definition);
+  let sm = machines.get(key);
+  if (!sm) {
+    sm = new StateMachine(definition, { validationOptions: { checkPaths: true } });
+    machines.set(key, sm);
+  }
+  return sm;
+}
+
 async function start({ arn, definition, input, context, waitMs, retryMs }) {
-  const sm = new StateMachine(definition, { validationOptions: { checkPaths: true } });
+  const sm = machineFor(definition);
   const execution = sm.run(input, {
     context,
     overrides: {
@@ -110,7 +164,7 @@ const server = http.createServer((req, res) => {
     if (req.method === 'POST' && req.url === '/start') {
       try {
         // Validate synchronously so a bad definition is reported to the caller.
-        new StateMachine(msg.definition, { validationOptions: { checkPaths: true } });
+        machineFor(msg.definition);
       } catch (e) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(e.message ?? e) }));
         return;
