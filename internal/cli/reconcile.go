@@ -75,8 +75,8 @@ func (o *tenantOpts) validate(env Env, needMachine bool) []error {
 		errs = append(errs, fmt.Errorf("the environment variable %s (the Benchling app's client secret) is required", envClientSecret))
 	}
 	if v.prefix != "" {
-		p, err := quiltpkg.CheckPrefix(v.prefix, false)
-		if err != nil {
+		p := strings.TrimRight(v.prefix, "/")
+		if err := quiltpkg.CheckPackagePrefix(p); err != nil {
 			errs = append(errs, fmt.Errorf("--%s: %w", flagPackagePrefix, err))
 		}
 		o.pkgPrefix = p

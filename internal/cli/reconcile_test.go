@@ -284,15 +284,17 @@ func TestReconcileConfigErrors(t *testing.T) {
 				delete(e, k)
 			}
 		}, nil, []string{"BENCHLING_BASE_URL", "BENCHLING_CLIENT_ID", "REGISTRY", "PACKAGE_PREFIX", "PACKAGING_STATE_MACHINE_ARN"}},
-		"bad arn":        {func(e map[string]string) { e["PACKAGING_STATE_MACHINE_ARN"] = "arn:aws:states:x" }, nil, []string{"not a state machine ARN"}},
-		"bad prefix":     {func(e map[string]string) { e["PACKAGE_PREFIX"] = "/abs" }, nil, []string{"--package-prefix"}},
-		"bad since":      {nil, []string{"--since", "yesterday"}, []string{"--since", "not an RFC 3339 time"}},
-		"future since":   {nil, []string{"--since", "2999-01-01"}, []string{"in the future"}},
-		"bad window":     {nil, []string{"--window", "0s"}, []string{"--window"}},
-		"bad max start":  {func(e map[string]string) { e["MAX_START"] = "0" }, nil, []string{"--max-start"}},
-		"bad interval":   {func(e map[string]string) { e["START_INTERVAL"] = "-1s" }, nil, []string{"--start-interval must not be negative"}},
-		"bad page size":  {nil, []string{"--page-size", "500"}, []string{"--page-size"}},
-		"plain http URL": {func(e map[string]string) { e["BENCHLING_BASE_URL"] = "http://t.benchling.com" }, nil, []string{"must use https"}},
+		"bad arn":         {func(e map[string]string) { e["PACKAGING_STATE_MACHINE_ARN"] = "arn:aws:states:x" }, nil, []string{"not a state machine ARN"}},
+		"bad prefix":      {func(e map[string]string) { e["PACKAGE_PREFIX"] = "/abs" }, nil, []string{"--package-prefix"}},
+		"two-part prefix": {func(e map[string]string) { e["PACKAGE_PREFIX"] = "lab/benchling" }, nil, []string{"--package-prefix", "one name part"}},
+		"dotted prefix":   {func(e map[string]string) { e["PACKAGE_PREFIX"] = "bench.ling" }, nil, []string{"--package-prefix"}},
+		"bad since":       {nil, []string{"--since", "yesterday"}, []string{"--since", "not an RFC 3339 time"}},
+		"future since":    {nil, []string{"--since", "2999-01-01"}, []string{"in the future"}},
+		"bad window":      {nil, []string{"--window", "0s"}, []string{"--window"}},
+		"bad max start":   {func(e map[string]string) { e["MAX_START"] = "0" }, nil, []string{"--max-start"}},
+		"bad interval":    {func(e map[string]string) { e["START_INTERVAL"] = "-1s" }, nil, []string{"--start-interval must not be negative"}},
+		"bad page size":   {nil, []string{"--page-size", "500"}, []string{"--page-size"}},
+		"plain http URL":  {func(e map[string]string) { e["BENCHLING_BASE_URL"] = "http://t.benchling.com" }, nil, []string{"must use https"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
