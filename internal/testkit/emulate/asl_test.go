@@ -19,7 +19,7 @@ var deployedPlaceholders = map[string][]string{
 	Webhook: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "BucketName", "CatalogHost", "ClusterArn",
 		"ContainerName", "PackagePrefix", "PackagingStateMachineArn", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
 	Packaging: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "ClusterArn", "ContainerName",
-		"ExportPollSeconds", "ExportTimeoutSeconds", "PackagerQueueUrl", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
+		"ExportPollSeconds", "ExportTimeoutSeconds", "PackagePrefix", "PackagerQueueUrl", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
 }
 
 // sampleValues are deployment-like values for every placeholder.
