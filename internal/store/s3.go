@@ -254,10 +254,19 @@ func (s *S3) Restore(ctx context.Context, f quiltpkg.RecordFile) (quiltpkg.Recor
 	}
 	src := s.opts.Bucket + "/" + url.PathEscape(f.Key) + "?versionId=" + url.QueryEscape(f.VersionID)
 	src = strings.ReplaceAll(src, "%2F", "/")
+	// REPLACE, with the store's content type: S3 refuses to copy the
+	// current version onto itself otherwise (the run may not have
+	// replaced it after all), and the copy keeps the store's content type.
 	in := &s3.CopyObjectInput{
-		Bucket:     aws.String(s.opts.Bucket),
-		Key:        aws.String(f.Key),
-		CopySource: aws.String(src),
+		Bucket:            aws.String(s.opts.Bucket),
+		Key:               aws.String(f.Key),
+		CopySource:        aws.String(src),
+		MetadataDirective: s3types.MetadataDirectiveReplace,
+	}
+	if s.opts.ContentType != nil {
+		if ct := s.opts.ContentType(f.Key); ct != "" {
+			in.ContentType = aws.String(ct)
+		}
 	}
 	out, err := s.client.CopyObject(ctx, in)
 	if err != nil {
