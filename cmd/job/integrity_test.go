@@ -551,3 +551,165 @@ func total(c map[string]int) int {
 	}
 	return n
 }
+
+// dirFiles is every file below dir, relative slash path to bytes.
+func dirFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[filepath.ToSlash(rel)] = b
+		return nil
+	}))
+	return out
+}
+
+// localPkg prepares a --local-dir package: staged entry.json and
+// input.json, and a file a person added.
+func localPkg(t *testing.T, root string) {
+	t.Helper()
+	write := func(key, data string) {
+		p := filepath.Join(root, filepath.FromSlash(key))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(data), 0o644))
+	}
+	write(quiltpkg.ControlKey(intPkg, quiltpkg.EntryName), intEntryJSON)
+	write(quiltpkg.ControlKey(intPkg, quiltpkg.InputName), `{"run":1}`)
+	write(dropKey, "a person's note")
+}
+
+func exportLocal(t *testing.T, root, zipPath string) run {
+	t.Helper()
+	return runJob(t, nil, "export", "--download-url", zipPath, "--local-dir", root, "--package-name", intPkg, "--readme")
+}
+
+// TestIntegrityLocalDir: the same guarantees in a folder. A failing rerun
+// leaves the folder as the good export left it, byte for byte (files it
+// replaced come back from its backups, files it never replaced are not
+// touched); a good rerun removes the stale files and keeps the drop-zone
+// file.
+func TestIntegrityLocalDir(t *testing.T) {
+	root := t.TempDir()
+	localPkg(t, root)
+	good := goodFiles(1)
+	r := exportLocal(t, root, buildZip(t, good, false))
+	require.Equal(t, 0, r.code, r.stderr)
+	pkgDir := filepath.Join(root, filepath.FromSlash(intPkg))
+	before := dirFiles(t, pkgDir)
+	require.Len(t, before, len(good)+4)
+
+	bad := append(goodFiles(2), zfile{"new/extra.csv", content("extra", 2, 4000)}, zfile{"zz/last.bin", content("last", 2, 5000)})
+	r = exportLocal(t, root, buildZip(t, bad, true))
+	require.Equal(t, 3, r.code, r.stderr)
+	require.Contains(t, r.stderr, "rolled back")
+	requireSamePackage(t, before, dirFiles(t, pkgDir))
+	require.NoDirExists(t, filepath.Join(root, filepath.FromSlash(quiltpkg.ControlPrefix(intPkg)), "backup"))
+
+	next := goodFiles(3)[1:3]
+	r = exportLocal(t, root, buildZip(t, next, false))
+	require.Equal(t, 0, r.code, r.stderr)
+	got := dirFiles(t, pkgDir)
+	var want []string
+	for _, k := range wantKeys(next) {
+		want = append(want, strings.TrimPrefix(k, intPkg+"/"))
+	}
+	require.Equal(t, want, sortedKeys(got))
+	rec, err := quiltpkg.DecodeRecord(dirFiles(t, root)[quiltpkg.ControlKey(intPkg, quiltpkg.RecordName)])
+	require.NoError(t, err)
+	require.Equal(t, quiltpkg.RecordComplete, rec.State)
+	require.Len(t, rec.Files, len(next)+3)
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at a new folder, or skips the
+// test when that is not possible (not root, no mount permission).
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: a small file system to fill needs root (mount -t tmpfs)")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("skipping: mount a %d-byte tmpfs: %v", size, err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// TestIntegrityDiskFull: a real "no space left on device" (a 2 MiB tmpfs)
+// is exit 2 with a message naming the folder, not exit 1; the rollback
+// leaves the previous export in place. The download's spool file on a
+// full disk is exit 2 as well.
+func TestIntegrityDiskFull(t *testing.T) {
+	root := mountTmpfs(t, 2<<20)
+	localPkg(t, root)
+	good := goodFiles(1)[:4]
+	r := exportLocal(t, root, buildZip(t, good, false))
+	require.Equal(t, 0, r.code, r.stderr)
+	pkgDir := filepath.Join(root, filepath.FromSlash(intPkg))
+	before := dirFiles(t, pkgDir)
+
+	r = exportLocal(t, root, buildZip(t, goodFiles(2), false)) // 6 MiB do not fit
+	require.Equal(t, 2, r.code, r.stderr)
+	require.Equal(t, "usage", r.result.Body.ErrorKind)
+	require.Contains(t, r.result.Body.Error, "no space left on device")
+	require.Contains(t, r.result.Body.Error, "the disk holding "+root+" is full")
+	requireSamePackage(t, before, dirFiles(t, pkgDir))
+
+	// A server without Range requests: the archive is spooled to TMPDIR.
+	tmp := mountTmpfs(t, 1<<20)
+	fs := serveZip(t, buildZip(t, goodFiles(3), false), faultserver.Options{NoRange: true})
+	r = runJob(t, []string{"TMPDIR=" + tmp}, "export", "--download-url", fs.FileURL(), "--local-dir", t.TempDir(), "--package-name", "p")
+	require.Equal(t, 2, r.code, r.stderr)
+	require.Contains(t, r.result.Body.Error, "no space left on device")
+}
+
+// TestIntegrityRequestCount measures the S3 requests of a 2,000-file
+// export through a counting proxy: a first export, a good rerun and a
+// failing rerun (CRC error at the end). Set BW_MEASURE=1 to run it; set
+// BW_JOB_BIN to measure another build of job (the one before the
+// integrity guarantees, for the "today" figure). docs/export.md,
+// "Package integrity", has the figures.
+func TestIntegrityRequestCount(t *testing.T) {
+	if os.Getenv("BW_MEASURE") == "" {
+		t.Skip("set BW_MEASURE=1 to measure the S3 requests of a 2,000-file export")
+	}
+	bin := jobBin
+	if b := os.Getenv("BW_JOB_BIN"); b != "" {
+		bin = b
+	}
+	p := newS3Pkg(t, true)
+	// The build before the guarantees reads entry.json and input.json in
+	// the package; this one reads them staged (both are written by the
+	// state machine, two PUTs either way, not counted here).
+	p.put(t, intPkg+"/entry.json", []byte(intEntryJSON))
+	p.put(t, intPkg+"/input.json", []byte(`{"run":1}`))
+	px := newProxy(t, p.srv)
+	env := px.env(p.env)
+	files := make([]zfile, 2000)
+	for i := range files {
+		files[i] = zfile{fmt.Sprintf("data/f%04d.csv", i), content("m", i, 2000+i)}
+	}
+	good, bad := buildZip(t, files, false), buildZip(t, files, true)
+	exp := func(zip string) (int, map[string]int) {
+		cmd := exec.Command(bin, "export", "--download-url", zip, "--registry", intBucket, "--package-name", intPkg, "--readme")
+		cmd.Env = append(baseEnv(), env...)
+		out, _ := cmd.CombinedOutput()
+		_ = out
+		return cmd.ProcessState.ExitCode(), px.take()
+	}
+	px.take()
+	for _, step := range []struct {
+		name string
+		zip  string
+	}{{"first export", good}, {"good rerun", good}, {"failing rerun", bad}} {
+		code, c := exp(step.zip)
+		t.Logf("%-14s exit %d: %5d S3 requests %v", step.name, code, total(c), c)
+	}
+}

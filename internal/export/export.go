@@ -139,6 +139,12 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	})
 	if err != nil {
 		t.end()
+		if store.IsDiskFull(err) {
+			// The spool file (a server without Range requests) filled
+			// the temporary folder: the environment's fault, not the
+			// network's, and a retry on the same disk cannot help.
+			return Result{}, exitcode.Wrap(fmt.Errorf("open download: %w: the disk holding the temporary folder %s is full or read-only; free space or set TMPDIR", err, os.TempDir()), exitcode.Usage)
+		}
 		return Result{}, fmt.Errorf("open download: %w", err)
 	}
 	defer src.Close()
@@ -159,12 +165,12 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	}
 	out := Result{Stats: src.Stats(), ArchiveSize: src.Size()}
 	t.touch(res.Attempted...)
+	for _, f := range res.Files {
+		t.wrote(f.Key, f.Size, parseCRC(f.CRC32), extract.Object{ETag: f.ETag, VersionID: f.VersionID})
+	}
 	if err != nil {
 		t.fail(ctx)
 		return out, err
-	}
-	for _, f := range res.Files {
-		t.wrote(f.Key, f.Size, parseCRC(f.CRC32), extract.Object{ETag: f.ETag, VersionID: f.VersionID})
 	}
 	if c.Readme {
 		key, err := t.writeMetadata(ctx, res)

@@ -335,6 +335,7 @@ func (t *txn) fail(ctx context.Context) {
 	t.mu.Lock()
 	touchedSet := t.touched
 	touched := maps(t.touched)
+	written := t.written
 	t.mu.Unlock()
 
 	var restore, kept []quiltpkg.RecordFile
@@ -373,7 +374,16 @@ func (t *txn) fail(ctx context.Context) {
 	restored := make([]quiltpkg.RecordFile, len(restore))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(restoreConcurrency)
+	copies := 0
 	for i, f := range restore {
+		if w, ok := written[f.Key]; ok && sameBytes(w, f) {
+			// This run stored the same bytes again (same S3 ETag, the
+			// MD5 of the bytes or of their parts, and size): that is the
+			// recorded file already, at its new version.
+			restored[i] = w
+			continue
+		}
+		copies++
 		g.Go(func() error {
 			nf, err := t.c.Store.Restore(gctx, f)
 			restored[i] = nf
@@ -400,7 +410,7 @@ func (t *txn) fail(ctx context.Context) {
 	if bs, ok := t.c.Store.(backupStore); ok {
 		_ = bs.DropBackup()
 	}
-	t.log.Warn("rolled back: the package holds the previous export again", "restored", len(restore), "removed", len(remove))
+	t.log.Warn("rolled back: the package holds the previous export again", "restored", copies, "unchanged", len(restore)-copies, "removed", len(remove))
 }
 
 // previousRecord is the record of the previous complete export, with the
@@ -424,6 +434,14 @@ func (t *txn) previousRecord(restored, kept []quiltpkg.RecordFile) quiltpkg.Reco
 		}
 	}
 	return rec
+}
+
+// sameBytes reports whether w, a file this run stored, holds the bytes of
+// f, the recorded one: same size, CRC-32 and a non-empty ETag (S3's MD5
+// of the bytes, or of the same parts). A folder gives no ETag: its files
+// are always put back from the backups.
+func sameBytes(w, f quiltpkg.RecordFile) bool {
+	return w.ETag != "" && w.ETag == f.ETag && w.Size == f.Size && w.CRC32 == f.CRC32
 }
 
 // maps returns the keys of m, sorted.

@@ -133,7 +133,8 @@ type Result struct {
 	Dirs  int      // directory entries (they create no object)
 	Bytes int64    // total uncompressed bytes stored
 	// Attempted, after a failure with [Options.KeepOnError], lists every
-	// key a Put was started for: each may have been written.
+	// key a Put was started for: each may have been written. Files then
+	// lists the ones known stored.
 	Attempted []string
 }
 
@@ -171,7 +172,13 @@ func Run(ctx context.Context, src Source, sink Sink, opts Options) (Result, erro
 		if opts.KeepOnError {
 			x.mu.Lock()
 			defer x.mu.Unlock()
-			return Result{Attempted: slices.Clone(x.attempted)}, err
+			res := Result{Attempted: slices.Clone(x.attempted)}
+			for _, o := range x.objects {
+				if o.Key != "" {
+					res.Files = append(res.Files, o)
+				}
+			}
+			return res, err
 		}
 		x.rollback(ctx)
 		return Result{}, err
