@@ -553,7 +553,9 @@ func (s *statement) readsVersioningOnly(r string) bool {
 }
 
 // onBucketOK reports whether s may name resource r, a bucket-level grant.
-func (s *statement) onBucketOK(r string) bool { return s.listsPrefixOnly(r) || s.readsVersioningOnly(r) }
+func (s *statement) onBucketOK(r string) bool {
+	return s.listsPrefixOnly(r) || s.readsVersioningOnly(r)
+}
 
 // tenantAPI is the only URL prefix the state machines' HTTP tasks may call.
 const tenantAPI = "https://${BenchlingTenant}.benchling.com/api/v2/"
