@@ -715,3 +715,23 @@ func TestIntegrityRequestCount(t *testing.T) {
 		t.Logf("%-14s exit %d: %5d S3 requests %v", step.name, code, total(c), c)
 	}
 }
+
+// TestIntegrityWithoutReadme: an operator's export without --readme
+// replaces the archive's files and keeps the package's own files.
+func TestIntegrityWithoutReadme(t *testing.T) {
+	root := t.TempDir()
+	localPkg(t, root)
+	r := exportLocal(t, root, buildZip(t, goodFiles(1), false))
+	require.Equal(t, 0, r.code, r.stderr)
+	next := goodFiles(2)[:2]
+	r = runJob(t, nil, "export", "--download-url", buildZip(t, next, false), "--local-dir", root, "--package-name", intPkg)
+	require.Equal(t, 0, r.code, r.stderr)
+	var want []string
+	for _, k := range wantKeys(next) {
+		want = append(want, strings.TrimPrefix(k, intPkg+"/"))
+	}
+	require.Equal(t, want, sortedKeys(dirFiles(t, filepath.Join(root, filepath.FromSlash(intPkg)))))
+	rec, err := quiltpkg.DecodeRecord(dirFiles(t, root)[quiltpkg.ControlKey(intPkg, quiltpkg.RecordName)])
+	require.NoError(t, err)
+	require.Len(t, rec.Files, len(next)+3, "the archive's files and the package's own three")
+}

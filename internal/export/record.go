@@ -250,6 +250,17 @@ func (t *txn) inPackage(key string) bool {
 	return !strings.HasPrefix(key, control[:strings.LastIndex(control, "/")+1])
 }
 
+// ownFile reports whether key is one of the package's own files
+// (entry.json, input.json, README.md), which only --readme writes.
+func (t *txn) ownFile(key string) bool {
+	for _, name := range quiltpkg.Reserved() {
+		if key == quiltpkg.Key(t.c.PackageName, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // added lists the package's files that no record holds and this run did
 // not plan: files a person added (one listing of the prefix).
 func (t *txn) added(ctx context.Context) ([]render.File, error) {
@@ -277,10 +288,16 @@ func (t *txn) added(ctx context.Context) ([]render.File, error) {
 // then writes the complete record, and drops a folder's backups.
 func (t *txn) commit(ctx context.Context) error {
 	var stale []string
+	var carried []quiltpkg.RecordFile // the package's own files, kept by an export without --readme
 	for _, f := range t.previous {
-		if _, ok := t.written[f.Key]; !ok && t.inPackage(f.Key) {
-			stale = append(stale, f.Key)
+		if _, ok := t.written[f.Key]; ok || !t.inPackage(f.Key) {
+			continue
 		}
+		if !t.c.Readme && !f.Unfinished && t.ownFile(f.Key) {
+			carried = append(carried, f)
+			continue
+		}
+		stale = append(stale, f.Key)
 	}
 	if len(stale) > 0 {
 		t.touch(stale...)
@@ -302,6 +319,7 @@ func (t *txn) commit(ctx context.Context) error {
 			rec.Files = append(rec.Files, f)
 		}
 	}
+	rec.Files = append(rec.Files, carried...)
 	if err := t.putRecord(ctx, rec); err != nil {
 		return err
 	}
