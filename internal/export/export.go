@@ -89,8 +89,8 @@ type Config struct {
 
 // Result is what an export did.
 type Result struct {
-	// Result lists the files stored: none after a failure (they were
-	// deleted), except a failure to write the manifest.
+	// Result lists the files stored: none after a failure (the run was
+	// rolled back), except a failure to write the manifest.
 	extract.Result
 	// Stats are the download's requests and bytes.
 	Stats httprange.Stats

@@ -84,7 +84,7 @@ func (t *txn) begin(ctx context.Context) error {
 		t.log.Warn("bucket not versioned: a failed export cannot restore the files it replaced, and leaves the package marked incomplete until an export succeeds (docs/export.md, \"Package integrity\")",
 			"destination", t.c.Destination())
 	}
-	t.versioned = v
+	t.versioned = v || err != nil // unknown: try, a restore without a version fails on its own
 	data, err := t.c.Store.Get(ctx, t.recordKey, maxRecordBytes)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
