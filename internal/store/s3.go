@@ -262,6 +262,9 @@ func (s *S3) Restore(ctx context.Context, f quiltpkg.RecordFile) (quiltpkg.Recor
 		Key:               aws.String(f.Key),
 		CopySource:        aws.String(src),
 		MetadataDirective: s3types.MetadataDirectiveReplace,
+		// No tags to carry (the store writes none), and COPY would need
+		// s3:GetObjectVersionTagging as well.
+		TaggingDirective: s3types.TaggingDirectiveReplace,
 	}
 	if s.opts.ContentType != nil {
 		if ct := s.opts.ContentType(f.Key); ct != "" {
