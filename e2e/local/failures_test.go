@@ -16,9 +16,11 @@ import (
 	"benchling-webhook/internal/testkit/zipcorpus"
 )
 
-// metadataOnly is what the packaging machine writes before the export: a
-// failed export must leave exactly this, no archive file and no README.
-var metadataOnly = []string{"entry.json", "input.json"}
+// metadataOnly is what a failed first export leaves in the package:
+// nothing. The packaging machine stages entry.json and input.json in the
+// package's control folder, and job export copies them in only as part of
+// a complete export (docs/export.md, "Package integrity").
+var metadataOnly = []string{}
 
 // sendEntryEvent sends an entry event for entry and returns the webhook
 // execution's ARN.

@@ -398,7 +398,7 @@ func TestExportReadmeS3(t *testing.T) {
 	// No bucket: exit 2, as for a write.
 	code, res, stderr = runExportT(t, nil, "--download-url", zipPath, "--registry", "no-such-bucket", "--package-name", "benchling/etr_0uKCQZ8f", "--readme")
 	require.Equal(t, exitcode.Usage, code, stderr)
-	require.Contains(t, res.Body.Error, "read entry.json: store: get s3://no-such-bucket/benchling/etr_0uKCQZ8f/entry.json")
+	require.Contains(t, res.Body.Error, "read entry.json: store: get s3://no-such-bucket/benchling/.packaging/etr_0uKCQZ8f/entry.json")
 }
 
 func crcBase64(crc uint32) string {

@@ -264,7 +264,9 @@ func (o *exportOpts) newStore(ctx context.Context, env Env) (export.Store, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := store.S3Options{Bucket: o.registry, PartSize: int64(o.partSize), PartConcurrency: o.partConcurrency}
+	// The task role may list only below the package prefix: a missing
+	// record or staged entry.json reads as denied without ListWhenDenied.
+	opts := store.S3Options{Bucket: o.registry, PartSize: int64(o.partSize), PartConcurrency: o.partConcurrency, ListWhenDenied: true}
 	if o.readme {
 		opts.ContentType = export.ContentType(o.prefix)
 	}

@@ -103,7 +103,17 @@ func Resolve(err error) int {
 	if errors.As(err, &c) {
 		return c.ExitCode()
 	}
+	if diskFull(err) {
+		return Usage
+	}
 	return Internal
+}
+
+// diskFull reports a full, over-quota or read-only file system (a local
+// folder, the download's spool file): the environment's fault, which a
+// retry on the same disk cannot mend, so [Usage] rather than [Internal].
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
 }
 
 // Name returns a short name for code, as used in logs and in the result JSON.

@@ -4,12 +4,10 @@
 package export
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"os"
 	"path"
@@ -20,20 +18,35 @@ import (
 	"benchling-webhook/internal/extract"
 	"benchling-webhook/internal/httprange"
 	"benchling-webhook/internal/quiltpkg"
-	"benchling-webhook/internal/render"
 	"benchling-webhook/internal/store"
 )
 
 // Store is where an export writes: the sink for the archive's files and
-// README.md, which also reads entry.json back.
+// README.md, which also reads small objects back, lists the package, and
+// puts back a file of the previous export when a run fails.
 type Store interface {
 	extract.Sink
 	Get(ctx context.Context, key string, max int64) ([]byte, error)
+	// List returns the objects below a key prefix (key, size).
+	List(ctx context.Context, prefix string) ([]store.ObjectInfo, error)
+	// Restore puts back f as recorded and returns it as now stored
+	// ([store.ErrCannotRestore] when the store kept no copy).
+	Restore(ctx context.Context, f quiltpkg.RecordFile) (quiltpkg.RecordFile, error)
+	// Versioned reports whether Restore can work at all.
+	Versioned(ctx context.Context) (bool, error)
+}
+
+// backupStore is a store that keeps the files a run replaces itself
+// ([store.Dir]) rather than by versions.
+type backupStore interface {
+	StartBackup(prefix string) error
+	DropBackup() error
 }
 
 var (
-	_ Store = (*store.S3)(nil)
-	_ Store = (*store.Dir)(nil)
+	_ Store       = (*store.S3)(nil)
+	_ Store       = (*store.Dir)(nil)
+	_ backupStore = (*store.Dir)(nil)
 )
 
 // Config is one export. Its values are checked and normalised by the
@@ -76,8 +89,8 @@ type Config struct {
 
 // Result is what an export did.
 type Result struct {
-	// Result lists the files stored: none after a failure (they were
-	// deleted), except a failure to write the manifest.
+	// Result lists the files stored: none after a failure (the run was
+	// rolled back), except a failure to write the manifest.
 	extract.Result
 	// Stats are the download's requests and bytes.
 	Stats httprange.Stats
@@ -87,62 +100,90 @@ type Result struct {
 	Readme string
 }
 
-// Run runs the export c describes. After a failure nothing it wrote is
-// left (the archive's files and README.md are deleted), and the error
-// carries its exit code ([exitcode.Resolve]).
+// Run runs the export c describes, as a transaction on the package
+// (docs/export.md, "Package integrity"): it journals what it will write
+// in the package's record before the first write, writes in place, then
+// removes the files of the previous export it did not write again and
+// records what it wrote. After a failure the package holds the previous
+// export again (restored from the bucket's versions, or a folder's
+// backups), or, when that cannot be done, keeps the journal so that the
+// package reads as incomplete. The error carries its exit code
+// ([exitcode.Resolve]).
 func Run(ctx context.Context, c Config) (Result, error) {
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("export starting", "source", httprange.Redact(c.Source), "destination", c.Destination())
+	t := &txn{c: c, log: log, rollbackTimeout: c.Extract.RollbackTimeout}
+	if t.rollbackTimeout <= 0 {
+		t.rollbackTimeout = defaultRollbackTimeout
+	}
 	// entry.json comes first: when it is missing or broken, the export
 	// fails before downloading or writing anything.
-	var entry benchling.Entry
 	if c.Readme {
 		var err error
-		if entry, err = c.readEntry(ctx); err != nil {
+		if t.entry, t.entryData, err = c.readEntry(ctx); err != nil {
 			return Result{}, err
 		}
+		if t.inputData, err = c.readInput(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := t.begin(ctx); err != nil {
+		return Result{}, err
 	}
 	src, err := httprange.Open(ctx, c.Source, httprange.Options{
 		MaxSpool: c.Extract.MaxTotalBytes,
 		Logger:   log,
 	})
 	if err != nil {
+		t.end()
+		if store.IsDiskFull(err) {
+			// The spool file (a server without Range requests) filled
+			// the temporary folder: the environment's fault, not the
+			// network's, and a retry on the same disk cannot help.
+			return Result{}, exitcode.Wrap(fmt.Errorf("open download: %w: the disk holding the temporary folder %s is full or read-only; free space or set TMPDIR", err, os.TempDir()), exitcode.Usage)
+		}
 		return Result{}, fmt.Errorf("open download: %w", err)
 	}
 	defer src.Close()
 
 	opts := c.Extract
 	opts.Prefix, opts.Logger = c.PackageName, log
+	opts.KeepOnError = true
+	opts.BeforeWrite = t.journal
 	if c.Readme {
 		opts.Reserved = quiltpkg.Reserved()
+	}
+	if c.PackageName == "" {
+		opts.Reserved = append(opts.Reserved, quiltpkg.ControlDir)
 	}
 	res, err := extract.Run(ctx, src, c.Store, opts)
 	if c.Extracted != nil {
 		c.Extracted()
 	}
 	out := Result{Stats: src.Stats(), ArchiveSize: src.Size()}
+	t.touch(res.Attempted...)
+	for _, f := range res.Files {
+		t.wrote(f.Key, f.Size, parseCRC(f.CRC32), extract.Object{ETag: f.ETag, VersionID: f.VersionID})
+	}
 	if err != nil {
+		t.fail(ctx)
 		return out, err
 	}
 	if c.Readme {
-		key, err := c.writeREADME(ctx, entry, res)
+		key, err := t.writeMetadata(ctx, res)
 		if err != nil {
-			// Undo the whole export, the way extract undoes a failed run.
-			keys := make([]string, 0, len(res.Files)+1)
-			for _, f := range res.Files {
-				keys = append(keys, f.Key)
-			}
-			if key != "" {
-				keys = append(keys, key) // its outcome may be unknown
-			}
-			_ = extract.Rollback(ctx, c.Store, keys, opts)
+			t.fail(ctx)
 			return out, err
 		}
 		log.Info("readme written", "key", key)
 		out.Readme = key
+	}
+	if err := t.commit(ctx); err != nil {
+		t.fail(ctx)
+		return out, err
 	}
 	out.Result = res
 	if c.Manifest != "" {
@@ -183,54 +224,62 @@ func (c Config) location(key string) string {
 	return "s3://" + c.Registry + "/" + key
 }
 
-// readEntry reads and decodes <prefix>/entry.json from the destination.
-// Missing, it is a configuration error (exit 2): the state machine must
-// write it before it runs the export. Not an entry, or not the entry the
-// package is named after (a last path element that is an entry id), it is
-// bad input (exit 3). Other read errors keep the store's codes: 2 for a
-// configuration error (no such bucket, access denied), 4 for network and
-// 5xx errors.
-func (c Config) readEntry(ctx context.Context) (benchling.Entry, error) {
-	key := quiltpkg.Key(c.PackageName, quiltpkg.EntryName)
-	where := c.location(key)
-	data, err := c.Store.Get(ctx, key, quiltpkg.MaxEntryBytes)
+// readEntry reads and decodes the entry: the staged entry.json the
+// state machine wrote to the package's control folder
+// (quiltpkg.ControlKey(pkg, quiltpkg.EntryName)), or, when there is none
+// (an operator running the export by hand), the package's own
+// <prefix>/entry.json. Neither there, it is a configuration error (exit
+// 2): the state machine must write it before it runs the export. Not an
+// entry, or not the entry the package is named after (a last path element
+// that is an entry id), it is bad input (exit 3). Other read errors keep
+// the store's codes: 2 for a configuration error (no such bucket, access
+// denied), 4 for network and 5xx errors.
+func (c Config) readEntry(ctx context.Context) (benchling.Entry, []byte, error) {
+	data, where, err := c.readStaged(ctx, quiltpkg.EntryName, quiltpkg.MaxEntryBytes)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return benchling.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: not found: with --readme the state machine must write %s before the export runs", where, quiltpkg.EntryName), exitcode.Usage)
+		return benchling.Entry{}, nil, exitcode.Wrap(fmt.Errorf("read %s: not found: with --readme the state machine must write %s before the export runs (staged at %s, or in the package)",
+			c.location(quiltpkg.Key(c.PackageName, quiltpkg.EntryName)), quiltpkg.EntryName, c.location(quiltpkg.ControlKey(c.PackageName, quiltpkg.EntryName))), exitcode.Usage)
 	case errors.Is(err, store.ErrTooLarge):
-		return benchling.Entry{}, fmt.Errorf("read %s: larger than %d MiB, too large for an entry: %w", where, quiltpkg.MaxEntryBytes>>20, store.ErrTooLarge)
+		return benchling.Entry{}, nil, fmt.Errorf("read %s: larger than %d MiB, too large for an entry: %w", where, quiltpkg.MaxEntryBytes>>20, store.ErrTooLarge)
 	case err != nil:
-		return benchling.Entry{}, fmt.Errorf("read %s: %w", quiltpkg.EntryName, err)
+		return benchling.Entry{}, nil, fmt.Errorf("read %s: %w", quiltpkg.EntryName, err)
 	}
 	entry, err := benchling.DecodeEntry(data)
 	if err != nil {
-		return benchling.Entry{}, fmt.Errorf("read %s: %w", where, err)
+		return benchling.Entry{}, nil, fmt.Errorf("read %s: %w", where, err)
 	}
 	if id := path.Base(c.PackageName); quiltpkg.ValidEntryID(id) && entry.ID != id {
-		return benchling.Entry{}, exitcode.Wrap(fmt.Errorf("read %s: %s names %s but the package is %s", where, quiltpkg.EntryName, entry.ID, c.PackageName), exitcode.BadInput)
+		return benchling.Entry{}, nil, exitcode.Wrap(fmt.Errorf("read %s: %s names %s but the package is %s", where, quiltpkg.EntryName, entry.ID, c.PackageName), exitcode.BadInput)
 	}
-	return entry, nil
+	return entry, data, nil
 }
 
-// writeREADME renders README.md from the entry and the files the export
-// stored, and writes it through the store like an entry (with its
-// CRC-32). It returns the key it wrote, or tried to write.
-func (c Config) writeREADME(ctx context.Context, entry benchling.Entry, res extract.Result) (string, error) {
-	key := quiltpkg.Key(c.PackageName, quiltpkg.ReadmeName)
-	files := make([]render.File, len(res.Files))
-	for i, f := range res.Files {
-		files[i] = render.File{Name: f.Name, Size: f.Size}
+// readInput reads input.json like entry.json: staged, else the package's
+// own; nil when neither exists (the package then has none).
+func (c Config) readInput(ctx context.Context) ([]byte, error) {
+	data, where, err := c.readStaged(ctx, quiltpkg.InputName, quiltpkg.MaxEntryBytes)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case errors.Is(err, store.ErrTooLarge):
+		return nil, fmt.Errorf("read %s: larger than %d MiB: %w", where, quiltpkg.MaxEntryBytes>>20, store.ErrTooLarge)
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", quiltpkg.InputName, err)
 	}
-	b, err := render.New().README(render.READMEData{
-		Entry: entry, Files: files, PackageName: c.PackageName, Registry: c.Registry, CatalogHost: c.CatalogHost,
-	})
-	if err != nil {
-		return key, err
+	return data, nil
+}
+
+// readStaged reads the staged control object name, or the package's own
+// file of that name when none is staged, and says which it read.
+func (c Config) readStaged(ctx context.Context, name string, max int64) ([]byte, string, error) {
+	key := quiltpkg.ControlKey(c.PackageName, name)
+	data, err := c.Store.Get(ctx, key, max)
+	if errors.Is(err, store.ErrNotFound) {
+		key = quiltpkg.Key(c.PackageName, name)
+		data, err = c.Store.Get(ctx, key, max)
 	}
-	if _, err := c.Store.Put(ctx, key, bytes.NewReader(b), int64(len(b)), crc32.ChecksumIEEE(b)); err != nil {
-		return key, fmt.Errorf("write %s: %w", quiltpkg.ReadmeName, err)
-	}
-	return key, nil
+	return data, c.location(key), err
 }
 
 func writeManifest(path string, files []extract.Object) (err error) {

@@ -106,6 +106,14 @@ type Options struct {
 	// such a name, fails the plan with [ErrReservedName] before anything is
 	// written. Compared exactly (case-sensitive, like S3 keys).
 	Reserved []string
+	// KeepOnError makes [Run] leave what a failed run wrote in place and
+	// return the keys it started a Put for in [Result.Attempted]: the
+	// caller rolls back (job export restores the previous export).
+	KeepOnError bool
+	// BeforeWrite, if set, is called once the central directory has been
+	// checked and before the first write, with every key the run will
+	// write, in archive order; an error ends the run with nothing written.
+	BeforeWrite func(ctx context.Context, keys []string) error
 	// Logger receives diagnostics; default: discard.
 	Logger *slog.Logger
 	// Progress, if set, is updated as entries are stored.
@@ -124,6 +132,10 @@ type Result struct {
 	Files []Object // in archive order
 	Dirs  int      // directory entries (they create no object)
 	Bytes int64    // total uncompressed bytes stored
+	// Attempted, after a failure with [Options.KeepOnError], lists every
+	// key a Put was started for: each may have been written. Files then
+	// lists the ones known stored.
+	Attempted []string
 }
 
 // Run extracts every file of the archive in src into sink. See the package
@@ -144,10 +156,30 @@ func Run(ctx context.Context, src Source, sink Sink, opts Options) (Result, erro
 		opts.Progress.BytesTotal.Store(total)
 	}
 	opts.Logger.Info("archive checked", "files", len(entries), "dirs", dirs, "bytes", total, "archiveBytes", src.Size())
+	if opts.BeforeWrite != nil {
+		keys := make([]string, len(entries))
+		for i, e := range entries {
+			keys[i] = e.key
+		}
+		if err := opts.BeforeWrite(ctx, keys); err != nil {
+			return Result{}, err
+		}
+	}
 
 	x := &extractor{src: src, sink: sink, opts: opts, objects: make([]Object, len(entries))}
 	err = x.run(ctx, entries)
 	if err != nil {
+		if opts.KeepOnError {
+			x.mu.Lock()
+			defer x.mu.Unlock()
+			res := Result{Attempted: slices.Clone(x.attempted)}
+			for _, o := range x.objects {
+				if o.Key != "" {
+					res.Files = append(res.Files, o)
+				}
+			}
+			return res, err
+		}
 		x.rollback(ctx)
 		return Result{}, err
 	}

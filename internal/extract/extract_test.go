@@ -268,3 +268,41 @@ func TestBufferPool(t *testing.T) {
 	}
 	p.put(make([]byte, 100)) // not from the pool: ignored
 }
+
+// TestBeforeWriteAndKeepOnError: BeforeWrite sees every key before the
+// first write, and its error ends the run with nothing written; with
+// KeepOnError a failed run leaves its writes and reports them.
+func TestBeforeWriteAndKeepOnError(t *testing.T) {
+	i := slicesIndex(zipcorpus.Cases(), "crc-mismatch")
+	bad := zipcorpus.Cases()[i]
+	good := zipcorpus.Cases()[slicesIndex(zipcorpus.Cases(), "deflate")]
+
+	sink := newMemSink()
+	var planned []string
+	_, err := Run(context.Background(), newMemSource(good.Build()), sink, Options{Prefix: "p", BeforeWrite: func(_ context.Context, keys []string) error {
+		require.Empty(t, sink.snapshot(), "called before the first write")
+		planned = keys
+		return errors.New("journal failed")
+	}})
+	require.ErrorContains(t, err, "journal failed")
+	require.Len(t, planned, len(good.Files))
+	require.Empty(t, sink.snapshot())
+
+	sink = newMemSink()
+	res, err := Run(context.Background(), newMemSource(bad.Build()), sink, Options{Prefix: "p", KeepOnError: true, Concurrency: 1})
+	require.ErrorIs(t, err, ErrChecksum)
+	require.NotEmpty(t, res.Attempted)
+	require.Empty(t, sink.deleted, "nothing deleted: the caller rolls back")
+	for _, f := range res.Files {
+		require.Contains(t, sink.snapshot(), f.Key)
+	}
+}
+
+func slicesIndex(cs []zipcorpus.Case, name string) int {
+	for i, c := range cs {
+		if c.Name == name {
+			return i
+		}
+	}
+	panic("no corpus case " + name)
+}

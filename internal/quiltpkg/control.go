@@ -80,6 +80,10 @@ type RecordFile struct {
 	CRC32     uint32 `json:"crc32"`
 	ETag      string `json:"etag,omitempty"`
 	VersionID string `json:"versionId,omitempty"`
+	// Unfinished, in Previous, marks a key that a run which died had
+	// planned and no complete export holds: it may exist, and goes when
+	// the next export does not write it.
+	Unfinished bool `json:"unfinished,omitempty"`
 }
 
 // ErrInvalidRecord is a record that cannot be decoded or is not version 1.

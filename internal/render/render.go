@@ -53,6 +53,9 @@ type READMEData struct {
 	Entry benchling.Entry
 	// Files are the files the export wrote, in any order.
 	Files []File
+	// Added are the other files of the package: ones no export wrote,
+	// added by a person (the catalog's drop zone), in any order.
+	Added []File
 	// PackageName is the Quilt package name, "benchling/etr_123".
 	PackageName string
 	// Registry is the S3 bucket of the package; empty for a local folder.
@@ -72,6 +75,8 @@ type readmeView struct {
 	Fields      []namedField // sorted by name
 	Files       []fileRow    // sorted by path, at most MaxListedFiles
 	MoreFiles   int          // files left out of Files
+	Added       []fileRow    // sorted by path, at most MaxListedFiles
+	MoreAdded   int          // added files left out of Added
 	FileCount   int
 	TotalBytes  int64
 	PackageName string
@@ -112,6 +117,14 @@ func (r *Renderer) README(d READMEData) ([]byte, error) {
 		}
 	}
 	v.MoreFiles = len(files) - len(v.Files)
+	added := slices.Clone(d.Added)
+	slices.SortFunc(added, func(a, b File) int { return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.Size, b.Size)) })
+	for i, f := range added {
+		if i < MaxListedFiles {
+			v.Added = append(v.Added, fileRow{File: f, Href: relHref(f.Name)})
+		}
+	}
+	v.MoreAdded = len(added) - len(v.Added)
 	if d.CatalogHost != "" && d.Registry != "" && d.PackageName != "" {
 		v.HasLinks, v.Links = true, quiltpkg.CatalogLinks(d.CatalogHost, d.Registry, d.PackageName)
 	}

@@ -219,3 +219,16 @@ func TestLinkDest(t *testing.T) {
 		require.Equal(t, tc.want, got, in)
 	}
 }
+
+// TestREADMEAdded: files a person added get their own table, after the
+// export's, and do not count in the export's totals.
+func TestREADMEAdded(t *testing.T) {
+	got, err := New().README(READMEData{Entry: benchling.Entry{ID: "etr_1"},
+		Files: []File{{Name: "a.csv", Size: 3}}, Added: []File{{Name: "notes/b c.txt", Size: 5}}})
+	require.NoError(t, err)
+	s := string(got)
+	require.Contains(t, s, "1 exported file, 3 B (3 bytes).")
+	require.Contains(t, s, "Added to the package by hand")
+	require.Contains(t, s, "| [notes/b c.txt](notes/b%20c.txt) | 5 B | 5 |")
+	require.Less(t, strings.Index(s, "a.csv"), strings.Index(s, "notes/b c.txt"))
+}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,6 +23,7 @@ import (
 
 	"benchling-webhook/internal/awserr"
 	"benchling-webhook/internal/extract"
+	"benchling-webhook/internal/quiltpkg"
 )
 
 // S3API is the part of the S3 client the store uses.
@@ -28,6 +31,8 @@ type S3API interface {
 	transfermanager.S3APIClient
 	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, opts ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 	ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, opts ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+	CopyObject(ctx context.Context, in *s3.CopyObjectInput, opts ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+	GetBucketVersioning(ctx context.Context, in *s3.GetBucketVersioningInput, opts ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
 }
 
 // S3Options configure an [S3] store.
@@ -226,4 +231,64 @@ func crcBase64(crc uint32) string {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], crc)
 	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// maxCopySize is the largest object one CopyObject copies (5 GiB).
+const maxCopySize = 5 << 30
+
+// ErrCannotRestore means an object cannot be put back as recorded: the
+// bucket kept no version of it (an unversioned bucket), or it is larger
+// than one CopyObject copies (5 GiB). It carries no exit code: the caller
+// decides what an export that cannot roll back leaves.
+var ErrCannotRestore = errors.New("store: cannot restore the recorded version")
+
+// Restore makes the version of key that f records the current one again,
+// with a CopyObject of that version onto the key (a new version with the
+// same bytes), and returns f with the new ETag and version id. An object
+// with no recorded version, or above 5 GiB, is [ErrCannotRestore].
+func (s *S3) Restore(ctx context.Context, f quiltpkg.RecordFile) (quiltpkg.RecordFile, error) {
+	if f.VersionID == "" {
+		return f, fmt.Errorf("store: restore s3://%s/%s: no version recorded: %w", s.opts.Bucket, f.Key, ErrCannotRestore)
+	}
+	if f.Size > maxCopySize {
+		return f, fmt.Errorf("store: restore s3://%s/%s: %d bytes, more than one CopyObject copies: %w", s.opts.Bucket, f.Key, f.Size, ErrCannotRestore)
+	}
+	src := s.opts.Bucket + "/" + url.PathEscape(f.Key) + "?versionId=" + url.QueryEscape(f.VersionID)
+	src = strings.ReplaceAll(src, "%2F", "/")
+	// REPLACE, with the store's content type: S3 refuses to copy the
+	// current version onto itself otherwise (the run may not have
+	// replaced it after all), and the copy keeps the store's content type.
+	in := &s3.CopyObjectInput{
+		Bucket:            aws.String(s.opts.Bucket),
+		Key:               aws.String(f.Key),
+		CopySource:        aws.String(src),
+		MetadataDirective: s3types.MetadataDirectiveReplace,
+		// No tags to carry (the store writes none), and COPY would need
+		// s3:GetObjectVersionTagging as well.
+		TaggingDirective: s3types.TaggingDirectiveReplace,
+	}
+	if s.opts.ContentType != nil {
+		if ct := s.opts.ContentType(f.Key); ct != "" {
+			in.ContentType = aws.String(ct)
+		}
+	}
+	out, err := s.client.CopyObject(ctx, in)
+	if err != nil {
+		return f, awserr.S3(fmt.Errorf("store: restore s3://%s/%s version %s: %w", s.opts.Bucket, f.Key, f.VersionID, err))
+	}
+	if out.CopyObjectResult != nil {
+		f.ETag = aws.ToString(out.CopyObjectResult.ETag)
+	}
+	f.VersionID = aws.ToString(out.VersionId)
+	return f, nil
+}
+
+// Versioned reports whether the bucket keeps older versions of its
+// objects (versioning enabled), with one GetBucketVersioning.
+func (s *S3) Versioned(ctx context.Context) (bool, error) {
+	out, err := s.client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(s.opts.Bucket)})
+	if err != nil {
+		return false, awserr.S3(fmt.Errorf("store: get versioning of bucket %s: %w", s.opts.Bucket, err))
+	}
+	return out.Status == s3types.BucketVersioningStatusEnabled, nil
 }

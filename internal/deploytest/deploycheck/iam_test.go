@@ -573,6 +573,18 @@ func TestIAMUploadsListing(t *testing.T) {
 	})
 }
 
+// readsVersioningOnly reports whether s is the other S3 grant on the bucket
+// itself: s3:GetBucketVersioning alone, on the bucket ARN (job export
+// checks once whether a failed export can restore the previous one).
+func (s *statement) readsVersioningOnly(r string) bool {
+	return bucketARN.MatchString(r) && len(s.actions) == 1 && strings.EqualFold(s.actions[0], "s3:GetBucketVersioning")
+}
+
+// onBucketOK reports whether s may name resource r, a bucket-level grant.
+func (s *statement) onBucketOK(r string) bool {
+	return s.listsPrefixOnly(r) || s.listsUploadsOnly(r) || s.readsVersioningOnly(r)
+}
+
 // tenantAPI is the only URL prefix the state machines' HTTP tasks may call.
 const tenantAPI = "https://${BenchlingTenant}.benchling.com/api/v2/"
 
@@ -739,7 +751,7 @@ func ruleS3(_ *cfncheck.Template, sts []*statement) (int, []string) {
 	return forEach(sts, func(s *statement) bool { return s.allowsService("s3") }, func(s *statement) []string {
 		var out []string
 		for _, r := range s.resources {
-			if !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) && !s.listsUploadsOnly(r) {
+			if !packagePrefix.MatchString(r) && !s.onBucketOK(r) {
 				out = append(out, s.problem("S3 on %q, not under arn:…:s3:::${BucketName}/${PackagePrefix}/", r))
 			}
 		}
@@ -767,6 +779,8 @@ func TestIAMS3(t *testing.T) {
 			[]any{"s3:ListBucketMultipartUploads", "s3:PutLifecycleConfiguration"}, "not under"),
 		"listing uploads of any bucket": set("WorkerTaskPolicy", "ListPackageUploads", "Resource",
 			sub("arn:${AWS::Partition}:s3:::*"), "not under"),
+		"more than versioning on the bucket": set("WorkerTaskPolicy", "ReadBucketVersioning", "Action",
+			[]any{"s3:GetBucketVersioning", "s3:PutBucketVersioning"}, "not under"),
 	})
 }
 
@@ -820,7 +834,7 @@ func ruleTaskPolicy(tmpl *cfncheck.Template, sts []*statement) (int, []string) {
 			if r == "*" || broadResource(r) {
 				out = append(out, s.problem("the task role gets %q", r))
 			}
-			if s.allowsService("s3") && !packagePrefix.MatchString(r) && !s.listsPrefixOnly(r) && !s.listsUploadsOnly(r) {
+			if s.allowsService("s3") && !packagePrefix.MatchString(r) && !s.onBucketOK(r) {
 				out = append(out, s.problem("the task role gets S3 on %q, not only the package prefix", r))
 			}
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"benchling-webhook/internal/testkit/testenv"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 const (
@@ -82,6 +83,7 @@ type Server struct {
 	SecretKey string
 
 	root      string        // absolute bucket root directory
+	versions  string        // absolute directory of older object versions
 	logFile   string        // absolute path of the server log
 	keepAlive bool          // run with --keep-alive
 	cmd       *exec.Cmd     // the versitygw process
@@ -127,6 +129,9 @@ func start(ctx context.Context, opts Options, pickAddr func() (string, error)) (
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("start versitygw: create bucket root: %w", err)
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "versions"), 0o755); err != nil {
+		return nil, fmt.Errorf("start versitygw: create versioning folder: %w", err)
+	}
 	certFile := filepath.Join(dir, "tls.crt")
 	keyFile := filepath.Join(dir, "tls.key")
 	if err := writeKeyPair(certFile, keyFile); err != nil {
@@ -158,6 +163,7 @@ func start(ctx context.Context, opts Options, pickAddr func() (string, error)) (
 			AccessKey: access,
 			SecretKey: secret,
 			root:      root,
+			versions:  filepath.Join(dir, "versions"),
 			logFile:   filepath.Join(dir, "versitygw.log"),
 			keepAlive: !opts.NoKeepAlive,
 		}
@@ -203,7 +209,10 @@ func (s *Server) launch(ctx context.Context, addr, bin, keyFile string, stderr i
 	if s.keepAlive {
 		args = append(args, "--keep-alive")
 	}
-	args = append(args, "posix", s.root)
+	// Buckets are versioned like Quilt's once versioning is enabled on
+	// them ([Server.CreateBucket] does): versitygw keeps the old versions
+	// in a folder of its own.
+	args = append(args, "posix", "--versioning-dir", s.versions, s.root)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.root
 	cmd.Env = childEnv(os.Environ())
@@ -392,8 +401,27 @@ func (s *Server) helperClient(ctx context.Context) (*s3.Client, error) {
 	return s.client, nil
 }
 
-// CreateBucket creates a bucket.
+// CreateBucket creates a bucket with versioning enabled, as Quilt's
+// buckets are.
 func (s *Server) CreateBucket(ctx context.Context, name string) error {
+	if err := s.CreateUnversionedBucket(ctx, name); err != nil {
+		return err
+	}
+	c, err := s.helperClient(ctx)
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket:                  &name,
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled},
+	}); err != nil {
+		return fmt.Errorf("enable versioning on bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// CreateUnversionedBucket creates a bucket without versioning.
+func (s *Server) CreateUnversionedBucket(ctx context.Context, name string) error {
 	c, err := s.helperClient(ctx)
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", name, err)
