@@ -1,0 +1,397 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"benchling-webhook/internal/quiltpkg"
+	"benchling-webhook/internal/testkit/emulate"
+	"benchling-webhook/internal/testkit/sandbox"
+)
+
+// One run per entry (docs/architecture.md, "One run per entry"): the
+// packaging lease in S3, coalesced bursts, and holders that die.
+
+// leaseKey and pendingKey are the entry's control objects.
+func leaseKey(st *emulate.Stack, entry string) string {
+	return quiltpkg.ControlKey(packageName(st, entry), quiltpkg.LeaseName)
+}
+
+func pendingKey(st *emulate.Stack, entry string) string {
+	return quiltpkg.ControlKey(packageName(st, entry), quiltpkg.PendingName)
+}
+
+// object reads one object, or returns nil when it does not exist.
+func object(st *emulate.Stack, key string) []byte {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	objs, err := st.S3.Objects(ctx, bucket(st), key)
+	Expect(err).NotTo(HaveOccurred())
+	return objs[key]
+}
+
+// putObject writes an object directly.
+func putObject(st *emulate.Stack, key string, body []byte) {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := st.S3.Client(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket(st)), Key: aws.String(key), Body: bytes.NewReader(body)})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// leaseHolder is the holder named by the entry's lease, "" without one.
+func leaseHolder(st *emulate.Stack, entry string) string {
+	GinkgoHelper()
+	b := object(st, leaseKey(st, entry))
+	if b == nil {
+		return ""
+	}
+	var l struct{ Holder string }
+	Expect(json.Unmarshal(b, &l)).To(Succeed(), "lease %s", b)
+	return l.Holder
+}
+
+// packagingInput is the packaging machine's input for entry, as job
+// reconcile and job package build it.
+func packagingInput(st *emulate.Stack, entry string) json.RawMessage {
+	GinkgoHelper()
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	b, err := json.Marshal(map[string]any{
+		"entity": entry, "packageName": packageName(st, entry), "registry": bucket(st),
+		"baseURL": st.Benchling.URL(), "eventTime": at,
+		"message": map[string]any{"type": "v2.entry.updated.fields", "resourceId": entry, "modifiedAt": at},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+// startPackaging starts a packaging execution for entry directly.
+func startPackaging(st *emulate.Stack, entry string) string {
+	GinkgoHelper()
+	arn, err := st.StartExecution(context.Background(), emulate.Packaging, "", packagingInput(st, entry))
+	Expect(err).NotTo(HaveOccurred())
+	return arn
+}
+
+// exportRuns returns the RunExport tasks that wrote entry's package, in
+// start order.
+func exportRuns(st *emulate.Stack, entry string) []emulate.TaskRun {
+	var out []emulate.TaskRun
+	for _, t := range st.TaskRuns() {
+		if t.State == "RunExport" && t.Environment["PACKAGE_NAME"] == packageName(st, entry) {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
+	return out
+}
+
+// exportRequests counts the export requests for entry at the sandbox.
+func exportRequests(st *emulate.Stack, entry string) int {
+	n := 0
+	for _, c := range callsTo(st, "POST", "/api/v2/exports") {
+		var body struct{ ID string }
+		if json.Unmarshal(c.Body, &body) == nil && body.ID == entry {
+			n++
+		}
+	}
+	return n
+}
+
+// overlaps returns the pairs of runs whose [start, stop] intervals
+// intersect.
+func overlaps(runs []emulate.TaskRun) []string {
+	var out []string
+	for i := range runs {
+		for j := i + 1; j < len(runs); j++ {
+			a, b := runs[i], runs[j]
+			if a.StartedAt.Before(b.StoppedAt) && b.StartedAt.Before(a.StoppedAt) {
+				out = append(out, fmt.Sprintf("%s [%s, %s] and %s [%s, %s]", a.TaskArn, a.StartedAt.Format(time.StampMicro),
+					a.StoppedAt.Format(time.StampMicro), b.TaskArn, b.StartedAt.Format(time.StampMicro), b.StoppedAt.Format(time.StampMicro)))
+			}
+		}
+	}
+	return out
+}
+
+// endState is the state an execution ended in: the last one it entered.
+func endState(ex *emulate.Execution) string {
+	order := stateOrder(ex)
+	if len(order) == 0 {
+		return ""
+	}
+	return order[len(order)-1]
+}
+
+// burst is what a burst of webhooks for one entry did.
+type burst struct {
+	entry     string
+	webhooks  []string // webhook executions
+	packaging []*emulate.Execution
+	names     []string // the entry's name in the sandbox before each webhook
+}
+
+// count returns how many packaging executions ended in state.
+func (b burst) count(state string) int {
+	n := 0
+	for _, p := range b.packaging {
+		if endState(p) == state {
+			n++
+		}
+	}
+	return n
+}
+
+// sendBurst sends n signed webhooks for one new entry, as fast as the
+// gateway takes them, renaming the entry in the sandbox before each one
+// (so only a run that read the entry after the last webhook packages its
+// last name), and waits for every execution they started.
+func sendBurst(st *emulate.Stack, n int) burst {
+	GinkgoHelper()
+	b := burst{entry: newEntryID()}
+	addEntry(st, b.entry, sandbox.EntryOptions{})
+	start := time.Now()
+	for i := range n {
+		name := fmt.Sprintf("Burst entry %s, edit %d", b.entry, i+1)
+		st.Benchling.AddEntry(b.entry, sandbox.EntryOptions{Name: name})
+		b.names = append(b.names, name)
+		b.webhooks = append(b.webhooks, send(st, "/event", entryEvent(b.entry)).Response.ExecutionArn)
+	}
+	GinkgoWriter.Printf("burst of %d webhooks for %s sent in %s\n", n, b.entry, time.Since(start))
+	for _, arn := range b.webhooks {
+		ex, children := waitTree(st, arn)
+		Expect(ex.Status).To(Equal("SUCCEEDED"), describeFailure(st, arn))
+		Expect(children).To(HaveLen(1), describeFailure(st, arn))
+		b.packaging = append(b.packaging, children...)
+	}
+	// A holder's last round may start after every webhook's own execution
+	// has ended: wait for every packaging execution.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	Expect(st.WaitAll(ctx)).To(Succeed())
+	for i, p := range b.packaging {
+		b.packaging[i] = st.Execution(p.ARN)
+	}
+	return b
+}
+
+var _ = Describe("a burst of 10 webhooks for one entry", Ordered, func() {
+	var b burst
+	BeforeAll(func() { b = sendBurst(shared, 10) })
+
+	It("starts one packaging execution per webhook; each succeeds, packaged or coalesced", func() {
+		Expect(b.packaging).To(HaveLen(10))
+		for _, p := range b.packaging {
+			Expect(p.Status).To(Equal("SUCCEEDED"), describeFailure(shared, p.ARN))
+			Expect(endState(p)).To(BeElementOf("Packaged", "Coalesced"), "path %v", stateOrder(p))
+		}
+		Expect(b.count("Packaged")).To(BeNumerically(">=", 1))
+	})
+
+	It("runs at most 2 exports and sends at most 2 Quilt messages", func() {
+		runs := exportRuns(shared, b.entry)
+		msgs := messagesFor(shared, packageName(shared, b.entry))
+		AddReportEntry("burst of 10", fmt.Sprintf("packaging executions %d, coalesced %d, export requests %d, export tasks %d, Quilt messages %d",
+			len(b.packaging), b.count("Coalesced"), exportRequests(shared, b.entry), len(runs), len(msgs)))
+		Expect(runs).To(HaveLen(len(msgs)))
+		Expect(len(runs)).To(BeNumerically("<=", 2), "export tasks")
+		Expect(exportRequests(shared, b.entry)).To(BeNumerically("<=", 2), "export requests at the sandbox")
+		Expect(len(msgs)).To(BeNumerically("<=", 2), "Quilt messages")
+	})
+
+	It("never runs two exports of the entry at once", func() {
+		Expect(overlaps(exportRuns(shared, b.entry))).To(BeEmpty())
+	})
+
+	It("packages the entry as the sandbox had it after the last webhook", func() {
+		var entry struct{ ID, Name string }
+		Expect(json.Unmarshal(packageFiles(shared, b.entry)["entry.json"], &entry)).To(Succeed())
+		Expect(entry.ID).To(Equal(b.entry))
+		Expect(entry.Name).To(Equal(b.names[len(b.names)-1]))
+	})
+
+	It("leaves neither a lease nor a pending marker", func() {
+		Expect(object(shared, leaseKey(shared, b.entry))).To(BeNil())
+		Expect(object(shared, pendingKey(shared, b.entry))).To(BeNil())
+	})
+})
+
+var _ = Describe("three packaging executions for one entry started at once", Ordered, func() {
+	var (
+		entry string
+		arns  []string
+	)
+	BeforeAll(func() {
+		entry = newEntryID()
+		addEntry(shared, entry, sandbox.EntryOptions{})
+		input := packagingInput(shared, entry)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				arn, err := shared.StartExecution(context.Background(), emulate.Packaging, "", input)
+				Expect(err).NotTo(HaveOccurred())
+				mu.Lock()
+				arns = append(arns, arn)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		Expect(shared.WaitAll(ctx)).To(Succeed())
+	})
+
+	It("succeed, and their export tasks' run intervals do not intersect", func() {
+		for _, a := range arns {
+			Expect(shared.Execution(a).Status).To(Equal("SUCCEEDED"), describeFailure(shared, a))
+		}
+		runs := exportRuns(shared, entry)
+		Expect(runs).NotTo(BeEmpty())
+		Expect(len(runs)).To(BeNumerically("<=", 2))
+		Expect(overlaps(runs)).To(BeEmpty())
+	})
+
+	It("export from one execution, the holder, which ran a second round for the others", func() {
+		runs := exportRuns(shared, entry)
+		holders := map[string]bool{}
+		for _, r := range runs {
+			holders[r.Execution] = true
+		}
+		Expect(holders).To(HaveLen(1), "executions that exported")
+	})
+})
+
+var _ = Describe("a holder that dies without releasing the lease", Ordered, func() {
+	var (
+		entry     string
+		dead      *emulate.Execution
+		next      *emulate.Execution
+		leftBy    string
+		exportsAt int
+	)
+	BeforeAll(func() {
+		entry = newEntryID()
+		// The first run's export never finishes: it holds the lease when it is stopped.
+		addEntry(shared, entry, sandbox.EntryOptions{Export: sandbox.ExportSpec{Never: true}})
+		arn := startPackaging(shared, entry)
+		Eventually(func() string { return leaseHolder(shared, entry) }, "30s", "20ms").Should(Equal(arn))
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		var err error
+		dead, err = shared.StopExecution(ctx, arn)
+		Expect(err).NotTo(HaveOccurred())
+		leftBy = leaseHolder(shared, entry)
+		exportsAt = len(exportRuns(shared, entry))
+
+		addEntry(shared, entry, sandbox.EntryOptions{})
+		_, next = packaged(shared, send(shared, "/event", entryEvent(entry)).Response.ExecutionArn)
+	})
+
+	It("is aborted (no Catch runs) and leaves its lease behind", func() {
+		Expect(dead.Status).To(Equal("ABORTED"))
+		Expect(leftBy).To(Equal(dead.ARN))
+		Expect(exportsAt).To(BeZero())
+	})
+
+	It("does not block the next webhook: its run takes the lease over and packages the entry", func() {
+		Expect(stateOrder(next)).To(ContainElements("DescribeHolder", "TakeOverLease", "RunExport", "SendToQuilt", "ReleaseLease"))
+		Expect(endState(next)).To(Equal("Packaged"))
+		Expect(messagesFrom(shared, next.ARN)).To(HaveLen(1))
+		Expect(leaseHolder(shared, entry)).To(BeEmpty(), "lease after the run")
+	})
+})
+
+var _ = Describe("the lease protocol", func() {
+	// Each case leaves a lease for a new entry, then starts one packaging
+	// execution and checks where it went.
+	type leaseCase struct {
+		lease    func(st *emulate.Stack, entry string) []byte
+		path     []string
+		endState string
+	}
+	DescribeTable("with a lease already there",
+		func(c leaseCase) {
+			entry := newEntryID()
+			addEntry(shared, entry, sandbox.EntryOptions{})
+			putObject(shared, leaseKey(shared, entry), c.lease(shared, entry))
+			p := wait(shared, startPackaging(shared, entry))
+			Expect(p.Status).To(Equal("SUCCEEDED"), describeFailure(shared, p.ARN))
+			Expect(stateOrder(p)).To(ContainElements(c.path), "path %v", stateOrder(p))
+			Expect(endState(p)).To(Equal(c.endState), "path %v", stateOrder(p))
+			if c.endState == "Packaged" {
+				Expect(leaseHolder(shared, entry)).To(BeEmpty())
+				Expect(messagesFrom(shared, p.ARN)).To(HaveLen(1))
+			}
+		},
+		Entry("held by an execution that failed", leaseCase{
+			lease: func(st *emulate.Stack, _ string) []byte {
+				gone := newEntryID() // not in the sandbox: EntryNotFound
+				failed := wait(st, startPackaging(st, gone))
+				Expect(failed.Error).To(Equal("EntryNotFound"))
+				Expect(leaseHolder(st, gone)).To(BeEmpty(), "a failed run releases its lease")
+				return []byte(`{"holder":"` + failed.ARN + `","holderStarted":"2026-01-01T00:00:00Z"}`)
+			},
+			path: []string{"AcquireLease", "ReadLease", "DescribeHolder", "TakeOverLease", "RunExport", "ReleaseLease"}, endState: "Packaged",
+		}),
+		Entry("held by an execution Step Functions does not know", leaseCase{
+			lease: func(st *emulate.Stack, _ string) []byte {
+				return []byte(`{"holder":"arn:aws:states:us-east-1:000000000000:execution:packaging:gone","holderStarted":"2026-01-01T00:00:00Z"}`)
+			},
+			path: []string{"DescribeHolder", "TakeOverLease", "RunExport"}, endState: "Packaged",
+		}),
+		Entry("without a holder", leaseCase{
+			lease: func(*emulate.Stack, string) []byte { return []byte(`{}`) },
+			path:  []string{"ReadLease", "TakeOverLease", "RunExport"}, endState: "Packaged",
+		}),
+		Entry("held by a running execution", leaseCase{
+			lease: func(st *emulate.Stack, _ string) []byte {
+				// A packaging run of another entry whose export never ends.
+				other := newEntryID()
+				addEntry(st, other, sandbox.EntryOptions{Export: sandbox.ExportSpec{Never: true}})
+				arn := startPackaging(st, other)
+				DeferCleanup(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+					defer cancel()
+					_, _ = st.StopExecution(ctx, arn)
+				})
+				return []byte(`{"holder":"` + arn + `","holderStarted":"2026-01-01T00:00:00Z"}`)
+			},
+			path: []string{"DescribeHolder", "WritePending", "ReadLease"}, endState: "Coalesced",
+		}),
+	)
+
+	It("coalesces into a running holder: the pending marker is left for it, nothing exported", func() {
+		entry := newEntryID()
+		addEntry(shared, entry, sandbox.EntryOptions{Export: sandbox.ExportSpec{Never: true}})
+		holder := startPackaging(shared, entry)
+		Eventually(func() string { return leaseHolder(shared, entry) }, "30s", "20ms").Should(Equal(holder))
+		p := wait(shared, startPackaging(shared, entry))
+		Expect(endState(p)).To(Equal("Coalesced"), "path %v", stateOrder(p))
+		Expect(object(shared, pendingKey(shared, entry))).NotTo(BeNil())
+		Expect(tasksOf(shared, p.ARN)).To(BeEmpty())
+		Expect(slices.ContainsFunc(callsTo(shared, "POST", "/api/v2/exports"), func(c sandbox.Call) bool {
+			return strings.Contains(string(c.Body), entry)
+		})).To(BeTrue(), "the holder's export")
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		_, err := shared.StopExecution(ctx, holder)
+		Expect(err).NotTo(HaveOccurred())
+	})
+})
