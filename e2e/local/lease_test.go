@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -141,9 +142,11 @@ func endState(ex *emulate.Execution) string {
 // burst is what a burst of webhooks for one entry did.
 type burst struct {
 	entry     string
-	webhooks  []string // webhook executions
-	packaging []*emulate.Execution
-	names     []string // the entry's name in the sandbox before each webhook
+	webhooks  []string             // webhook executions
+	packaging []*emulate.Execution // started by the webhooks
+	all       []*emulate.Execution // every packaging execution of the entry, continuations included
+	names     []string             // the entry's name in the sandbox before each webhook
+	sendTime  time.Duration        // how long the gateway took to accept them all
 }
 
 // count returns how many packaging executions ended in state.
@@ -161,18 +164,23 @@ func (b burst) count(state string) int {
 // gateway takes them, renaming the entry in the sandbox before each one
 // (so only a run that read the entry after the last webhook packages its
 // last name), and waits for every execution they started.
-func sendBurst(st *emulate.Stack, n int) burst {
+//
+// Benchling's export takes exportDelay, so a burst sent within that time
+// reaches a holder still in its first round: the burst must then cost two
+// runs, the second one reading the last edit.
+func sendBurst(st *emulate.Stack, n int, exportDelay time.Duration) burst {
 	GinkgoHelper()
 	b := burst{entry: newEntryID()}
-	addEntry(st, b.entry, sandbox.EntryOptions{})
+	export := sandbox.ExportSpec{Delay: exportDelay}
+	addEntry(st, b.entry, sandbox.EntryOptions{Export: export})
 	start := time.Now()
 	for i := range n {
 		name := fmt.Sprintf("Burst entry %s, edit %d", b.entry, i+1)
-		st.Benchling.AddEntry(b.entry, sandbox.EntryOptions{Name: name})
+		addEntry(st, b.entry, sandbox.EntryOptions{Name: name, Export: export})
 		b.names = append(b.names, name)
 		b.webhooks = append(b.webhooks, send(st, "/event", entryEvent(b.entry)).Response.ExecutionArn)
 	}
-	GinkgoWriter.Printf("burst of %d webhooks for %s sent in %s\n", n, b.entry, time.Since(start))
+	b.sendTime = time.Since(start)
 	for _, arn := range b.webhooks {
 		ex, children := waitTree(st, arn)
 		Expect(ex.Status).To(Equal("SUCCEEDED"), describeFailure(st, arn))
@@ -187,12 +195,26 @@ func sendBurst(st *emulate.Stack, n int) burst {
 	for i, p := range b.packaging {
 		b.packaging[i] = st.Execution(p.ARN)
 	}
+	b.all = packagingOf(st, b.entry)
 	return b
+}
+
+// packagingOf returns every packaging execution of entry, continuations
+// included.
+func packagingOf(st *emulate.Stack, entry string) []*emulate.Execution {
+	var out []*emulate.Execution
+	for _, ex := range st.Executions() {
+		var in struct{ Entity string }
+		if ex.Machine == emulate.Packaging && json.Unmarshal(ex.Input, &in) == nil && in.Entity == entry {
+			out = append(out, ex)
+		}
+	}
+	return out
 }
 
 var _ = Describe("a burst of 10 webhooks for one entry", Ordered, func() {
 	var b burst
-	BeforeAll(func() { b = sendBurst(shared, 10) })
+	BeforeAll(func() { b = sendBurst(shared, 10, 3*time.Second) })
 
 	It("starts one packaging execution per webhook; each succeeds, packaged or coalesced", func() {
 		Expect(b.packaging).To(HaveLen(10))
@@ -223,6 +245,10 @@ var _ = Describe("a burst of 10 webhooks for one entry", Ordered, func() {
 		Expect(json.Unmarshal(packageFiles(shared, b.entry)["entry.json"], &entry)).To(Succeed())
 		Expect(entry.ID).To(Equal(b.entry))
 		Expect(entry.Name).To(Equal(b.names[len(b.names)-1]))
+	})
+
+	It("runs exactly 2 exports: the burst arrives while the first one runs", func() {
+		Expect(exportRuns(shared, b.entry)).To(HaveLen(2))
 	})
 
 	It("leaves neither a lease nor a pending marker", func() {
@@ -393,5 +419,91 @@ var _ = Describe("the lease protocol", func() {
 		defer cancel()
 		_, err := shared.StopExecution(ctx, holder)
 		Expect(err).NotTo(HaveOccurred())
+	})
+})
+
+// The figures of docs/performance.md, "Bursts": BW_E2E_BURSTS=1 go test
+// -v -count=1 ./e2e/local/ -args -ginkgo.focus="bursts measured".
+var _ = Describe("bursts measured", func() {
+	BeforeEach(func() {
+		if os.Getenv("BW_E2E_BURSTS") != "1" {
+			Skip("set BW_E2E_BURSTS=1 to measure bursts")
+		}
+	})
+	for _, n := range []int{10, 50} {
+		for _, delay := range []time.Duration{300 * time.Millisecond, 3 * time.Second} {
+			It(fmt.Sprintf("%d webhooks, export %s", n, delay), func() {
+				start := time.Now()
+				b := sendBurst(shared, n, delay)
+				took := time.Since(start)
+				runs := exportRuns(shared, b.entry)
+				msgs := messagesFor(shared, packageName(shared, b.entry))
+				retries := 0
+				for _, p := range b.packaging {
+					for _, s := range stateOrder(p) {
+						if s == "CountLeaseAttempt" {
+							retries++
+						}
+					}
+				}
+				line := fmt.Sprintf("%d webhooks, export %s: packaging executions %d (packaged %d, coalesced %d, continuations %d), export requests %d, export tasks %d, Quilt messages %d, lease retries %d, overlapping exports %d, webhooks accepted in %s, all done in %s",
+					n, delay, len(b.packaging), b.count("Packaged"), b.count("Coalesced"), len(b.all)-len(b.packaging), exportRequests(shared, b.entry), len(runs), len(msgs),
+					retries, len(overlaps(runs)), b.sendTime.Round(100*time.Millisecond), took.Round(100*time.Millisecond))
+				GinkgoWriter.Println(line)
+				AddReportEntry("burst", line)
+				Expect(overlaps(runs)).To(BeEmpty())
+				var entry struct{ Name string }
+				Expect(json.Unmarshal(packageFiles(shared, b.entry)["entry.json"], &entry)).To(Succeed())
+				Expect(entry.Name).To(Equal(b.names[len(b.names)-1]))
+			})
+		}
+	}
+})
+
+var _ = Describe("an entry edited without pause", Ordered, func() {
+	var (
+		entry string
+		first *emulate.Execution
+		all   []*emulate.Execution
+	)
+	BeforeAll(func() {
+		entry = newEntryID()
+		addEntry(shared, entry, sandbox.EntryOptions{})
+		arn := startPackaging(shared, entry)
+		// Requesters keep marking the entry pending until the holder hands
+		// over to a new execution.
+		continued := func() bool {
+			for _, ex := range packagingOf(shared, entry) {
+				if ex.ARN != arn {
+					return true
+				}
+			}
+			return false
+		}
+		deadline := time.Now().Add(waitTimeout)
+		for !continued() && shared.Execution(arn).Status == "RUNNING" && time.Now().Before(deadline) {
+			putObject(shared, pendingKey(shared, entry), []byte(`{"by":"e2e"}`))
+			time.Sleep(20 * time.Millisecond) // the pace of the webhooks, not a wait for a condition
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		Expect(shared.WaitAll(ctx)).To(Succeed())
+		first = shared.Execution(arn)
+		all = packagingOf(shared, entry)
+	})
+
+	It("runs 3 rounds in one execution, then continues in a new one", func() {
+		Expect(first.Status).To(Equal("SUCCEEDED"), describeFailure(shared, first.ARN))
+		Expect(stateOrder(first)).To(ContainElement("ContinueAsNew"))
+		Expect(tasksOf(shared, first.ARN)).To(HaveLen(3))
+		Expect(len(all)).To(BeNumerically(">=", 2))
+		for _, ex := range all {
+			Expect(ex.Status).To(Equal("SUCCEEDED"), describeFailure(shared, ex.ARN))
+		}
+	})
+
+	It("never overlaps two exports, and ends with the lease free", func() {
+		Expect(overlaps(exportRuns(shared, entry))).To(BeEmpty())
+		Expect(leaseHolder(shared, entry)).To(BeEmpty())
 	})
 })

@@ -169,4 +169,3 @@ func (s *Stack) StopExecution(ctx context.Context, arn string) (*Execution, erro
 	}
 	return s.Wait(ctx, arn)
 }
-
