@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -174,12 +175,24 @@ func sendBurst(st *emulate.Stack, n int, exportDelay time.Duration) burst {
 	export := sandbox.ExportSpec{Delay: exportDelay}
 	addEntry(st, b.entry, sandbox.EntryOptions{Export: export})
 	start := time.Now()
+	b.webhooks = make([]string, n)
+	var wg sync.WaitGroup
 	for i := range n {
 		name := fmt.Sprintf("Burst entry %s, edit %d", b.entry, i+1)
 		addEntry(st, b.entry, sandbox.EntryOptions{Name: name, Export: export})
 		b.names = append(b.names, name)
-		b.webhooks = append(b.webhooks, send(st, "/event", entryEvent(b.entry)).Response.ExecutionArn)
+		body := st.Webhook(entryEvent(b.entry))
+		// Delivered without waiting for the previous answer, as Benchling
+		// does; each leaves after its edit.
+		wg.Go(func() {
+			defer GinkgoRecover()
+			resp, err := st.Send(context.Background(), "/event", body)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(resp.StatusCode).To(Equal(http.StatusAccepted), "gateway answer: %+v", resp)
+			b.webhooks[i] = resp.ExecutionArn
+		})
 	}
+	wg.Wait()
 	b.sendTime = time.Since(start)
 	for _, arn := range b.webhooks {
 		ex, children := waitTree(st, arn)
