@@ -306,15 +306,6 @@ var _ = Describe("three packaging executions for one entry started at once", Ord
 		Expect(len(runs)).To(BeNumerically("<=", 2))
 		Expect(overlaps(runs)).To(BeEmpty())
 	})
-
-	It("export from one execution, the holder, which ran a second round for the others", func() {
-		runs := exportRuns(shared, entry)
-		holders := map[string]bool{}
-		for _, r := range runs {
-			holders[r.Execution] = true
-		}
-		Expect(holders).To(HaveLen(1), "executions that exported")
-	})
 })
 
 var _ = Describe("a holder that dies without releasing the lease", Ordered, func() {
