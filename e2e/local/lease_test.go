@@ -264,6 +264,18 @@ var _ = Describe("a burst of 10 webhooks for one entry", Ordered, func() {
 		Expect(exportRuns(shared, b.entry)).To(HaveLen(2))
 	})
 
+	It("writes the input.json of a coalesced webhook, not the holder's own, in the last round", func() {
+		var got struct{ ID string }
+		Expect(json.Unmarshal(packageFiles(shared, b.entry)["input.json"], &got)).To(Succeed())
+		ids := map[string]string{} // event id -> how its packaging execution ended
+		for _, p := range b.packaging {
+			var in struct{ Message struct{ ID string } }
+			Expect(json.Unmarshal(p.Input, &in)).To(Succeed())
+			ids[in.Message.ID] = endState(p)
+		}
+		Expect(ids).To(HaveKeyWithValue(got.ID, "Coalesced"), "input.json's event %s among %v", got.ID, ids)
+	})
+
 	It("leaves neither a lease nor a pending marker", func() {
 		Expect(object(shared, leaseKey(shared, b.entry))).To(BeNil())
 		Expect(object(shared, pendingKey(shared, b.entry))).To(BeNil())
