@@ -523,3 +523,64 @@ var _ = Describe("an entry edited without pause", Ordered, func() {
 		Expect(leaseHolder(shared, entry)).To(BeEmpty())
 	})
 })
+
+var _ = Describe("a holder that releases while a webhook coalesces into it", Ordered, func() {
+	// The requester has seen the holder running and is about to write its
+	// pending marker; the holder checks for the marker, finds none and
+	// releases just then. The requester must notice (it reads the lease
+	// again) and package the entry itself, or its change is lost.
+	var (
+		st        *emulate.Stack
+		entry     string
+		requester *emulate.Execution
+	)
+	BeforeAll(func() {
+		entry = newEntryID()
+		var (
+			mu      sync.Mutex
+			watched string
+			reached = make(chan struct{})
+			release = make(chan struct{})
+		)
+		st = startStack(emulate.Options{BeforeTask: func(arn, state string) {
+			mu.Lock()
+			hold := arn == watched && state == "WritePending"
+			mu.Unlock()
+			if hold {
+				close(reached)
+				<-release
+			}
+		}})
+		addEntry(st, entry, sandbox.EntryOptions{})
+		// The "holder": a running execution of another entry, named in the lease.
+		other := newEntryID()
+		addEntry(st, other, sandbox.EntryOptions{Export: sandbox.ExportSpec{Never: true}})
+		holder := startPackaging(st, other)
+		putObject(st, leaseKey(st, entry), []byte(`{"holder":"`+holder+`"}`))
+
+		arn, err := st.StartExecution(context.Background(), emulate.Packaging, "requester-"+randomHex(4), packagingInput(st, entry))
+		Expect(err).NotTo(HaveOccurred())
+		mu.Lock()
+		watched = arn
+		mu.Unlock()
+		Eventually(reached, "30s").Should(BeClosed())
+		// The holder releases before the marker is written.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := st.S3.Client(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket(st)), Key: aws.String(leaseKey(st, entry))})
+		Expect(err).NotTo(HaveOccurred())
+		close(release)
+		requester = wait(st, arn)
+		_, err = st.StopExecution(ctx, holder)
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("reads the lease again after writing its marker, acquires it and packages the entry", func() {
+		Expect(requester.Status).To(Equal("SUCCEEDED"), describeFailure(st, requester.ARN))
+		Expect(stateOrder(requester)).To(ContainElements("WritePending", "AcquireLease", "RunExport", "SendToQuilt"))
+		Expect(endState(requester)).To(Equal("Packaged"), "path %v", stateOrder(requester))
+		Expect(messagesFrom(st, requester.ARN)).To(HaveLen(1))
+	})
+})

@@ -66,6 +66,9 @@ type Options struct {
 	Stderr io.Writer
 	// Logf, when set, gets one line per task the hub runs.
 	Logf func(format string, args ...any)
+	// BeforeTask, when set, is called before the hub runs each Task state
+	// (and may block, to order one execution's step against another's).
+	BeforeTask func(executionArn, state string)
 }
 
 // Stack is the running local stack. Its methods are safe for concurrent use.

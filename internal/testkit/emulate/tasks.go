@@ -91,6 +91,9 @@ func (s *Stack) hubHandler() http.Handler {
 }
 
 func (s *Stack) runTask(ctx context.Context, req taskRequest) (any, error) {
+	if s.opts.BeforeTask != nil {
+		s.opts.BeforeTask(req.ExecutionArn, req.State)
+	}
 	switch req.Resource {
 	case "arn:aws:states:::ecs:runTask.sync":
 		return s.runECS(ctx, req)
