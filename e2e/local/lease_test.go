@@ -584,3 +584,54 @@ var _ = Describe("a holder that releases while a webhook coalesces into it", Ord
 		Expect(messagesFrom(st, requester.ARN)).To(HaveLen(1))
 	})
 })
+
+var _ = Describe("a webhook that coalesces just before the holder releases", Ordered, func() {
+	// The requester writes its marker after the holder's CheckPending and
+	// still sees the lease held, so it ends Coalesced; the holder must look
+	// for the marker once more after releasing, or the change is lost.
+	var (
+		st                *emulate.Stack
+		entry             string
+		holder, requester *emulate.Execution
+	)
+	BeforeAll(func() {
+		entry = newEntryID()
+		var (
+			mu      sync.Mutex
+			watched string
+			reached = make(chan struct{})
+			release = make(chan struct{})
+		)
+		st = startStack(emulate.Options{BeforeTask: func(arn, state string) {
+			mu.Lock()
+			hold := arn == watched && state == "ReleaseLease"
+			if hold {
+				watched = "" // only its first release
+			}
+			mu.Unlock()
+			if hold {
+				close(reached)
+				<-release
+			}
+		}})
+		addEntry(st, entry, sandbox.EntryOptions{})
+		arn, err := st.StartExecution(context.Background(), emulate.Packaging, "holder-"+randomHex(4), packagingInput(st, entry))
+		Expect(err).NotTo(HaveOccurred())
+		mu.Lock()
+		watched = arn
+		mu.Unlock()
+		Eventually(reached, "30s").Should(BeClosed())
+		requester = wait(st, startPackaging(st, entry))
+		close(release)
+		holder = wait(st, arn)
+	})
+
+	It("the requester coalesces; the holder finds its marker after releasing and packages once more", func() {
+		Expect(endState(requester)).To(Equal("Coalesced"), "path %v", stateOrder(requester))
+		Expect(holder.Status).To(Equal("SUCCEEDED"), describeFailure(st, holder.ARN))
+		Expect(stateOrder(holder)).To(ContainElements("CheckPendingAfterRelease", "ReacquireLease"))
+		Expect(exportRuns(st, entry)).To(HaveLen(2))
+		Expect(messagesFrom(st, holder.ARN)).To(HaveLen(2))
+		Expect(leaseHolder(st, entry)).To(BeEmpty())
+	})
+})
