@@ -496,3 +496,15 @@ func pastTime() string {
 	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	return fmt.Sprintf("2025-03-30T23:37:22.%06d+00:00", n.Int64())
 }
+
+// putObject writes one object to the stack's bucket, as a person using
+// the catalog's drop zone would.
+func putObject(st *emulate.Stack, key string, data []byte) {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := st.S3.Client(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket(st)), Key: aws.String(key), Body: bytes.NewReader(data)})
+	Expect(err).NotTo(HaveOccurred())
+}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -40,18 +38,6 @@ func badCRCZip(files map[string][]byte) []byte {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(zw.Close()).To(Succeed())
 	return buf.Bytes()
-}
-
-// putObject writes one object to the stack's bucket, as a person using
-// the catalog's drop zone would.
-func putObject(st *emulate.Stack, key string, data []byte) {
-	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := st.S3.Client(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket(st)), Key: aws.String(key), Body: bytes.NewReader(data)})
-	Expect(err).NotTo(HaveOccurred())
 }
 
 // readRecord reads and decodes entry's package record.

@@ -94,6 +94,9 @@ func TestDefinitions(t *testing.T) {
 		"arn:aws:states:::ecs:runTask.sync": true, "arn:aws:states:::http:invoke": true,
 		"arn:aws:states:::aws-sdk:s3:putObject": true, "arn:aws:states:::sqs:sendMessage": true,
 		"arn:aws:states:::states:startExecution": true,
+		"arn:aws:states:::aws-sdk:s3:getObject":  true, "arn:aws:states:::aws-sdk:s3:headObject": true,
+		"arn:aws:states:::aws-sdk:s3:deleteObject": true, "arn:aws:states:::aws-sdk:s3:listObjectsV2": true,
+		"arn:aws:states:::aws-sdk:sfn:describeExecution": true,
 	}
 	for name := range deployedPlaceholders {
 		t.Run(name, func(t *testing.T) {

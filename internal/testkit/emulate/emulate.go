@@ -66,6 +66,9 @@ type Options struct {
 	Stderr io.Writer
 	// Logf, when set, gets one line per task the hub runs.
 	Logf func(format string, args ...any)
+	// BeforeTask, when set, is called before the hub runs each Task state
+	// (and may block, to order one execution's step against another's).
+	BeforeTask func(executionArn, state string)
 }
 
 // Stack is the running local stack. Its methods are safe for concurrent use.
@@ -141,6 +144,8 @@ type TaskRun struct {
 	ExitCode                  int
 	Stdout, Stderr            string
 	Duration                  time.Duration
+	// StartedAt and StoppedAt are when the container started and ended.
+	StartedAt, StoppedAt time.Time
 }
 
 // JobEnv returns the environment the worker's tasks get on this stack
@@ -370,7 +375,7 @@ func (s *Stack) startExecution(ctx context.Context, machineName, name string, in
 	s.order = append(s.order, arn)
 	s.mu.Unlock()
 	context := map[string]any{
-		"Execution": map[string]any{"Id": arn, "Name": name,
+		"Execution": map[string]any{"Id": arn, "Name": name, "StartTime": ex.StartDate.Format(time.RFC3339Nano),
 			"RoleArn": fmt.Sprintf("arn:aws:iam::%s:role/%s-role", AccountID, machineName)},
 		"StateMachine": map[string]any{"Id": m.arn, "Name": machineName},
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 
 	"benchling-webhook/internal/httprange"
 	"benchling-webhook/internal/testkit/testenv"
@@ -92,6 +91,9 @@ func (s *Stack) hubHandler() http.Handler {
 }
 
 func (s *Stack) runTask(ctx context.Context, req taskRequest) (any, error) {
+	if s.opts.BeforeTask != nil {
+		s.opts.BeforeTask(req.ExecutionArn, req.State)
+	}
 	switch req.Resource {
 	case "arn:aws:states:::ecs:runTask.sync":
 		return s.runECS(ctx, req)
@@ -99,6 +101,11 @@ func (s *Stack) runTask(ctx context.Context, req taskRequest) (any, error) {
 		return s.runHTTP(ctx, req)
 	case "arn:aws:states:::aws-sdk:s3:putObject":
 		return s.runPutObject(ctx, req)
+	case "arn:aws:states:::aws-sdk:s3:getObject", "arn:aws:states:::aws-sdk:s3:headObject",
+		"arn:aws:states:::aws-sdk:s3:deleteObject", "arn:aws:states:::aws-sdk:s3:listObjectsV2":
+		return s.runS3(ctx, req)
+	case "arn:aws:states:::aws-sdk:sfn:describeExecution":
+		return s.runDescribeExecution(req)
 	case "arn:aws:states:::sqs:sendMessage":
 		return s.runSendMessage(req)
 	case "arn:aws:states:::states:startExecution":
@@ -142,7 +149,8 @@ func (s *Stack) runECS(ctx context.Context, req taskRequest) (any, error) {
 	}
 	s.mu.Lock()
 	s.tasks = append(s.tasks, TaskRun{Execution: req.ExecutionArn, State: req.State, TaskArn: t.ARN, Command: o.Command,
-		Environment: shownEnv, ExitCode: res.exit, Stdout: res.stdout, Stderr: res.stderr, Duration: res.duration})
+		Environment: shownEnv, ExitCode: res.exit, Stdout: res.stdout, Stderr: res.stderr, Duration: res.duration,
+		StartedAt: res.created, StoppedAt: res.stopped})
 	s.mu.Unlock()
 	return taskResult(t, res, rawOverrides)
 }
@@ -406,10 +414,12 @@ func (s *Stack) machineState(arn, state string) struct {
 
 // runPutObject writes Body as Step Functions does: the JSON text of the
 // value, so an object is stored as minified JSON and a string with its
-// quotes (which is why text is never written this way).
+// quotes (which is why text is never written this way). IfNoneMatch and
+// IfMatch go to S3 as the conditional headers.
 func (s *Stack) runPutObject(ctx context.Context, req taskRequest) (any, error) {
 	var p struct {
 		Bucket, Key, ContentType string
+		IfNoneMatch, IfMatch     string
 		Body                     json.RawMessage
 	}
 	if err := strictDecode(req.Input, &p); err != nil {
@@ -423,13 +433,15 @@ func (s *Stack) runPutObject(ctx context.Context, req taskRequest) (any, error) 
 	if p.ContentType != "" {
 		in.ContentType = aws.String(p.ContentType)
 	}
+	if p.IfNoneMatch != "" {
+		in.IfNoneMatch = aws.String(p.IfNoneMatch)
+	}
+	if p.IfMatch != "" {
+		in.IfMatch = aws.String(p.IfMatch)
+	}
 	out, err := client.PutObject(ctx, in)
 	if err != nil {
-		var ae smithy.APIError
-		if errors.As(err, &ae) {
-			return nil, &taskError{"S3." + ae.ErrorCode(), ae.ErrorMessage()}
-		}
-		return nil, &taskError{"S3.SdkClientException", err.Error()}
+		return nil, s3TaskError(err)
 	}
 	return map[string]any{"ETag": aws.ToString(out.ETag)}, nil
 }
