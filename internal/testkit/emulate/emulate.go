@@ -92,6 +92,7 @@ type Stack struct {
 	client   *oauthClient
 
 	mu         sync.Mutex
+	condMu     sync.Mutex            // serialises the hub's conditional S3 writes (conditionalPut)
 	executions map[string]*Execution // by ARN
 	order      []string
 	queue      []Message

@@ -102,6 +102,17 @@ func TestS3Tasks(t *testing.T) {
 	require.NoError(t, err, "deleting a missing key is no error")
 	_, err = run("getObject", key)
 	require.Equal(t, "S3.NoSuchKeyException", name(err))
+
+	// The bucket is versioned, as Quilt's are: the deletes left a delete
+	// marker as the current version, which S3's If-None-Match treats as no
+	// object, so a released lease can be created again, once.
+	_, err = run("putObject", with("Body", map[string]string{"holder": "d"}, "IfNoneMatch", "*"))
+	require.NoError(t, err, "a create over a delete marker")
+	_, err = run("putObject", with("Body", map[string]string{"holder": "e"}, "IfNoneMatch", "*"))
+	require.Equal(t, "S3.S3Exception", name(err), "the second create over it")
+	got, err = run("getObject", key)
+	require.NoError(t, err)
+	require.Equal(t, `{"holder":"d"}`, got["Body"])
 }
 
 func TestDescribeExecutionTask(t *testing.T) {

@@ -19,7 +19,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
+	"benchling-webhook/internal/awserr"
 	"benchling-webhook/internal/httprange"
 	"benchling-webhook/internal/testkit/testenv"
 )
@@ -439,11 +441,51 @@ func (s *Stack) runPutObject(ctx context.Context, req taskRequest) (any, error) 
 	if p.IfMatch != "" {
 		in.IfMatch = aws.String(p.IfMatch)
 	}
-	out, err := client.PutObject(ctx, in)
+	var out *s3.PutObjectOutput
+	if in.IfNoneMatch != nil || in.IfMatch != nil {
+		out, err = s.conditionalPut(ctx, client, in)
+	} else {
+		out, err = client.PutObject(ctx, in)
+	}
 	if err != nil {
 		return nil, s3TaskError(err)
 	}
 	return map[string]any{"ETag": aws.ToString(out.ETag)}, nil
+}
+
+// conditionalPut sends a conditional PutObject as S3 evaluates it. S3
+// checks If-None-Match: * against the current version only, so in a
+// versioned bucket a key whose current version is a delete marker (a
+// released lease) is absent and the write succeeds (S3 User Guide,
+// "How to prevent object overwrites with conditional writes"). versitygw
+// 1.8 with a versioning directory answers 412 there instead. So when it
+// refuses an If-None-Match write, the hub looks: a key that does not
+// exist is written without the condition. The hub's conditional puts are
+// serialised (s.condMu), and only the hub writes the keys it puts
+// conditionally (the packaging lease), so the look and the write are one
+// step to every other writer, as S3's check is.
+func (s *Stack) conditionalPut(ctx context.Context, client *s3.Client, in *s3.PutObjectInput) (*s3.PutObjectOutput, error) {
+	s.condMu.Lock()
+	defer s.condMu.Unlock()
+	out, err := client.PutObject(ctx, in)
+	if err == nil || in.IfNoneMatch == nil || !isPreconditionFailed(err) {
+		return out, err
+	}
+	if _, herr := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key}); herr == nil || !awserr.IsNotFound(herr) {
+		return nil, err // it exists (or cannot be looked at): S3's 412 stands
+	}
+	if _, serr := in.Body.(io.Seeker).Seek(0, io.SeekStart); serr != nil {
+		return nil, serr
+	}
+	retry := *in
+	retry.IfNoneMatch = nil
+	return client.PutObject(ctx, &retry)
+}
+
+// isPreconditionFailed reports S3's 412 answer to a conditional write.
+func isPreconditionFailed(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed"
 }
 
 // ---- SQS
