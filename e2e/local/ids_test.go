@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"benchling-webhook/internal/quiltpkg"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -155,8 +156,9 @@ var _ = Describe("Ids that are not Benchling's", Ordered, func() {
 		r := deliver(st, "/event", mine, mineFiles, map[string]any{"type": "v2.entry.updated.fields", "id": "evt_" + randomHex(6),
 			"resourceId": mine, "createdAt": pastTime()})
 		Expect(r.pack.Status).To(Equal("SUCCEEDED"))
+		pkg := packageName(st, mine)
 		for _, k := range listKeys(st, "") {
-			Expect(k).To(HavePrefix(packageName(st, mine)+"/"), "nothing outside the package")
+			Expect(k).To(Or(HavePrefix(pkg+"/"), HavePrefix(quiltpkg.ControlPrefix(pkg)+"/")), "nothing outside the package and its control objects")
 		}
 		Expect(packageKeys(st, mine)).To(ContainElements("README.md", "entry.json", "input.json"))
 	})
