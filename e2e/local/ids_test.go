@@ -1,7 +1,6 @@
 package local_test
 
 import (
-	"benchling-webhook/internal/quiltpkg"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/testkit/emulate"
 	"benchling-webhook/internal/testkit/sandbox"
 )
