@@ -221,10 +221,21 @@ func stringLike(pattern, s string) bool {
 // machine is allowed by its role's states:InvokeHTTPEndpoint statements
 // (endpoint and method conditions), so that tightening them cannot
 // break a machine unnoticed.
-func checkHTTPTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (int, []string) {
-	sts := statements(t, tmpl)
+// stateMachine is one AWS::StepFunctions::StateMachine of a template: its
+// role, the resources whose statements apply to that role (the role and
+// its managed policies), and its definition file's bytes.
+type stateMachine struct {
+	id, role string
+	holders  []string
+	resource *cfncheck.Resource
+	def      []byte
+}
+
+// stateMachines returns the template's state machines, in resource order,
+// with a problem for each one whose role or definition cannot be found.
+func stateMachines(tmpl *cfncheck.Template, base string) ([]stateMachine, []string) {
+	var out []stateMachine
 	var problems []string
-	n := 0
 	for _, id := range tmpl.ResourceIDs() {
 		r := tmpl.Resources[id]
 		if r.Type != "AWS::StepFunctions::StateMachine" {
@@ -235,11 +246,11 @@ func checkHTTPTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (
 			problems = append(problems, fmt.Sprintf("%s: RoleArn is not !GetAtt <Role>.Arn", id))
 			continue
 		}
-		role := strings.TrimSuffix(strings.TrimPrefix(roleRef[0], "${"), ".Arn}")
-		holders := []string{role}
-		if rr, ok := tmpl.Resources[role]; ok {
+		m := stateMachine{id: id, role: strings.TrimSuffix(strings.TrimPrefix(roleRef[0], "${"), ".Arn}"), resource: r}
+		m.holders = []string{m.role}
+		if rr, ok := tmpl.Resources[m.role]; ok {
 			for _, p := range render(rr.Properties["ManagedPolicyArns"]) {
-				holders = append(holders, strings.TrimSuffix(strings.TrimPrefix(p, "${"), "}"))
+				m.holders = append(m.holders, strings.TrimSuffix(strings.TrimPrefix(p, "${"), "}"))
 			}
 		}
 		loc, _ := r.Properties["DefinitionS3Location"].(string)
@@ -248,6 +259,18 @@ func checkHTTPTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (
 			problems = append(problems, fmt.Sprintf("%s: %v", id, err))
 			continue
 		}
+		m.def = def
+		out = append(out, m)
+	}
+	return out, problems
+}
+
+func checkHTTPTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (int, []string) {
+	sts := statements(t, tmpl)
+	machines, problems := stateMachines(tmpl, base)
+	n := 0
+	for _, m := range machines {
+		id, role, holders, def, r := m.id, m.role, m.holders, m.def, m.resource
 		calls, err := httpCalls(def, asMap(r.Properties["DefinitionSubstitutions"]))
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", id, err))

@@ -3,8 +3,6 @@ package deploycheck
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -34,32 +32,11 @@ var taskActions = map[string]string{
 // permission fails here, not on the first deployed run.
 func checkSDKTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (int, []string) {
 	sts := statements(t, tmpl)
-	var problems []string
+	machines, problems := stateMachines(tmpl, base)
 	n := 0
-	for _, id := range tmpl.ResourceIDs() {
-		r := tmpl.Resources[id]
-		if r.Type != "AWS::StepFunctions::StateMachine" {
-			continue
-		}
-		roleRef := render(r.Properties["RoleArn"])
-		if len(roleRef) != 1 || !strings.HasSuffix(roleRef[0], ".Arn}") {
-			problems = append(problems, fmt.Sprintf("%s: RoleArn is not !GetAtt <Role>.Arn", id))
-			continue
-		}
-		role := strings.TrimSuffix(strings.TrimPrefix(roleRef[0], "${"), ".Arn}")
-		holders := []string{role}
-		if rr, ok := tmpl.Resources[role]; ok {
-			for _, p := range render(rr.Properties["ManagedPolicyArns"]) {
-				holders = append(holders, strings.TrimSuffix(strings.TrimPrefix(p, "${"), "}"))
-			}
-		}
-		machineName := render(r.Properties["StateMachineName"])
-		loc, _ := r.Properties["DefinitionS3Location"].(string)
-		def, err := os.ReadFile(filepath.Join(base, loc))
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", id, err))
-			continue
-		}
+	for _, m := range machines {
+		id, role, holders, def := m.id, m.role, m.holders, m.def
+		machineName := render(m.resource.Properties["StateMachineName"])
 		var d struct {
 			States map[string]struct{ Type, Resource string }
 		}
