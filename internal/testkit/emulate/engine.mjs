@@ -61,14 +61,58 @@ const { StateMachine, ExecutionAbortedError, ExecutionTimeoutError } = await imp
 );
 const running = new Map();
 
+// HubError is a failed exchange with the hub: the request did not get
+// through, or its answer is not one. It is the emulator's failure, not
+// the task's, so the execution fails with it as with States.Runtime: it is
+// not retried (the hub may have run the task, and /engine/task is not
+// idempotent) nor caught (a Catch would run the definition's error paths,
+// e.g. parse "fetch failed" as the stopped ECS task a States.TaskFailed
+// carries, on a failure AWS never reports).
+class HubError extends Error {
+  constructor(message, cause) {
+    super(message, { cause });
+    this.name = 'Emulate.HubError';
+  }
+  get isRetryable() {
+    return false;
+  }
+  get isCatchable() {
+    return false;
+  }
+}
+
+// describe returns err's message followed by its causes' codes and
+// messages: fetch's TypeError says only "fetch failed", and undici keeps
+// why (ECONNRESET, UND_ERR_SOCKET "other side closed", a timeout) in
+// err.cause.
+function describe(err) {
+  let s = String(err?.message ?? err);
+  for (let c = err?.cause, n = 0; c && n < 4; c = c.cause, n++) {
+    s += ': ' + [c.code, c.message ?? String(c)].filter(Boolean).join(' ');
+  }
+  return s;
+}
+
 async function post(path, body) {
-  const res = await fetch(hub + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`hub ${path}: HTTP ${res.status}: ${await res.text()}`);
-  return res.json();
+  let res, text;
+  try {
+    res = await fetch(hub + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    text = await res.text();
+  } catch (err) {
+    const e = new HubError(`hub ${path}: ${describe(err)}`, err);
+    process.stderr.write(`engine: ${new Date().toISOString()} ${e.message}\n`);
+    throw e;
+  }
+  if (!res.ok) throw new HubError(`hub ${path}: HTTP ${res.status}: ${text}`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HubError(`hub ${path}: answer is not JSON: ${err.message}`, err);
+  }
 }
 
 function taskHandlers(arn, definition) {
@@ -170,8 +214,10 @@ const server = http.createServer((req, res) => {
         return;
       }
       start(msg).catch((e) => {
-        process.stderr.write(`engine: execution ${msg.arn}: ${e.stack ?? e}\n`);
-        post('/engine/done', { arn: msg.arn, status: 'FAILED', error: 'States.Runtime', cause: String(e.message ?? e), events: [] }).catch(() => {});
+        process.stderr.write(`engine: execution ${msg.arn}: ${describe(e)}\n${e.stack ?? ''}\n`);
+        post('/engine/done', { arn: msg.arn, status: 'FAILED', error: 'States.Runtime', cause: describe(e), events: [] }).catch((e2) => {
+          process.stderr.write(`engine: execution ${msg.arn}: ${describe(e2)}\n`);
+        });
       });
       res.writeHead(202).end('{}');
     } else if (req.method === 'POST' && req.url === '/stop') {

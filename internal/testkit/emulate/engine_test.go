@@ -2,6 +2,7 @@ package emulate
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"sync"
@@ -83,4 +84,26 @@ func (c *watchedConn) Close() error {
 	c.closing.Store(true)
 	c.once.Do(func() { c.closed <- "client" })
 	return c.Conn.Close()
+}
+
+// TestEngineHubFailureIsFaithful drops the connection of a Task state's
+// request to the hub: the execution must fail with the engine's own error
+// and undici's reason (err.cause), not be caught as the task's failure.
+// The definition has the webhook machine's shape: a Catch on
+// States.TaskFailed that parses the Cause as the stopped ECS task; before
+// engine.mjs kept the cause and made the error uncatchable, "fetch failed"
+// was caught there and the execution failed with a SyntaxError.
+func TestEngineHubFailureIsFaithful(t *testing.T) {
+	b := startBareEngine(t, func(string, json.RawMessage) (any, string) { return nil, dropConnection })
+	d, tasks := b.run([]byte(`{"StartAt":"Verify","States":{
+		"Verify":{"Type":"Task","Resource":"arn:aws:states:::ecs:runTask.sync","End":true,
+			"Retry":[{"ErrorEquals":["States.ALL"],"MaxAttempts":2}],
+			"Catch":[{"ErrorEquals":["States.TaskFailed"],"ResultPath":"$.failure","Next":"Stopped"}]},
+		"Stopped":{"Type":"Pass","Parameters":{"task.$":"States.StringToJson($.failure.Cause)"},"End":true}}}`),
+		map[string]string{})
+	require.Equal(t, "FAILED", d.Status)
+	require.Equal(t, "Emulate.HubError", d.Error, d.Cause)
+	require.Contains(t, d.Cause, "hub /engine/task: fetch failed: ")
+	require.Regexp(t, `UND_ERR_SOCKET|ECONNRESET`, d.Cause, "the cause says why the fetch failed")
+	require.Equal(t, []string{"Verify"}, tasks, "not retried: the hub may have run the task")
 }
