@@ -146,7 +146,9 @@ function overrides(definition, test, ms) {
 // machineFor returns the StateMachine of definition, validated once: the
 // library validates a definition (asl-validator) in its constructor, which
 // costs a few hundred milliseconds for ours, and a StateMachine runs any
-// number of executions.
+// number of executions. The key is taken before the library sees the
+// definition: its constructor changes it (every state gets a
+// QueryLanguage), so the same object would not find its machine again.
 const machines = new Map();
 function machineFor(definition) {
   const key = JSON.stringify(definition);
@@ -158,8 +160,7 @@ function machineFor(definition) {
   return sm;
 }
 
-async function start({ arn, definition, input, context, waitMs, retryMs }) {
-  const sm = machineFor(definition);
+async function start(sm, { arn, definition, input, context, waitMs, retryMs }) {
   const execution = sm.run(input, {
     context,
     overrides: {
@@ -206,14 +207,15 @@ const server = http.createServer((req, res) => {
       return;
     }
     if (req.method === 'POST' && req.url === '/start') {
+      let sm;
       try {
         // Validate synchronously so a bad definition is reported to the caller.
-        machineFor(msg.definition);
+        sm = machineFor(msg.definition);
       } catch (e) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(e.message ?? e) }));
         return;
       }
-      start(msg).catch((e) => {
+      start(sm, msg).catch((e) => {
         process.stderr.write(`engine: execution ${msg.arn}: ${describe(e)}\n${e.stack ?? ''}\n`);
         post('/engine/done', { arn: msg.arn, status: 'FAILED', error: 'States.Runtime', cause: describe(e), events: [] }).catch((e2) => {
           process.stderr.write(`engine: execution ${msg.arn}: ${describe(e2)}\n`);
