@@ -246,14 +246,20 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 }
 
 // newServer returns the hub's or the gateway's server. It sets no
-// IdleTimeout (nor ReadTimeout, which it would default to): an idle
-// connection stays open until its client closes it, so a client never
-// sends a request on a connection the server is closing. Its clients are
-// Go's default transport and the AWS SDK's (idle 90 s) and the engine's
-// fetch (undici, 4 s). See docs/architecture.md, "Local stack: connection
-// lifetimes"; Close closes what is left.
+// deadline at all: a connection stays open until its client closes it, so
+// a client never sends a request on a connection the server is closing.
+// Not IdleTimeout (nor ReadTimeout, which it would default to), and not
+// ReadHeaderTimeout: net/http arms that one as it accepts a connection,
+// before the first request's bytes arrive, so a client that connects and
+// writes late (the engine's event loop stalls for seconds under load; Go's
+// transport keeps a connection it dialed for a request another connection
+// served) finds the connection closed ("fetch failed": UND_ERR_SOCKET
+// "other side closed"). Its clients are Go's default transport and the AWS
+// SDK's (idle 90 s) and the engine's fetch (undici, 4 s). See
+// docs/architecture.md, "Local stack: connection lifetimes"; Close closes
+// what is left.
 func (s *Stack) newServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: h}
 }
 
 func setDefaults(o *Options) {

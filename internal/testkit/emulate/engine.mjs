@@ -61,14 +61,58 @@ const { StateMachine, ExecutionAbortedError, ExecutionTimeoutError } = await imp
 );
 const running = new Map();
 
+// HubError is a failed exchange with the hub: the request did not get
+// through, or its answer is not one. It is the emulator's failure, not
+// the task's, so the execution fails with it as with States.Runtime: it is
+// not retried (the hub may have run the task, and /engine/task is not
+// idempotent) nor caught (a Catch would run the definition's error paths,
+// e.g. parse "fetch failed" as the stopped ECS task a States.TaskFailed
+// carries, on a failure AWS never reports).
+class HubError extends Error {
+  constructor(message, cause) {
+    super(message, { cause });
+    this.name = 'Emulate.HubError';
+  }
+  get isRetryable() {
+    return false;
+  }
+  get isCatchable() {
+    return false;
+  }
+}
+
+// describe returns err's message followed by its causes' codes and
+// messages: fetch's TypeError says only "fetch failed", and undici keeps
+// why (ECONNRESET, UND_ERR_SOCKET "other side closed", a timeout) in
+// err.cause.
+function describe(err) {
+  let s = String(err?.message ?? err);
+  for (let c = err?.cause, n = 0; c && n < 4; c = c.cause, n++) {
+    s += ': ' + [c.code, c.message ?? String(c)].filter(Boolean).join(' ');
+  }
+  return s;
+}
+
 async function post(path, body) {
-  const res = await fetch(hub + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`hub ${path}: HTTP ${res.status}: ${await res.text()}`);
-  return res.json();
+  let res, text;
+  try {
+    res = await fetch(hub + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    text = await res.text();
+  } catch (err) {
+    const e = new HubError(`hub ${path}: ${describe(err)}`, err);
+    process.stderr.write(`engine: ${new Date().toISOString()} ${e.message}\n`);
+    throw e;
+  }
+  if (!res.ok) throw new HubError(`hub ${path}: HTTP ${res.status}: ${text}`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HubError(`hub ${path}: answer is not JSON: ${err.message}`, err);
+  }
 }
 
 function taskHandlers(arn, definition) {
@@ -102,7 +146,9 @@ function overrides(definition, test, ms) {
 // machineFor returns the StateMachine of definition, validated once: the
 // library validates a definition (asl-validator) in its constructor, which
 // costs a few hundred milliseconds for ours, and a StateMachine runs any
-// number of executions.
+// number of executions. The key is taken before the library sees the
+// definition: its constructor changes it (every state gets a
+// QueryLanguage), so the same object would not find its machine again.
 const machines = new Map();
 function machineFor(definition) {
   const key = JSON.stringify(definition);
@@ -114,8 +160,7 @@ function machineFor(definition) {
   return sm;
 }
 
-async function start({ arn, definition, input, context, waitMs, retryMs }) {
-  const sm = machineFor(definition);
+async function start(sm, { arn, definition, input, context, waitMs, retryMs }) {
   const execution = sm.run(input, {
     context,
     overrides: {
@@ -162,16 +207,19 @@ const server = http.createServer((req, res) => {
       return;
     }
     if (req.method === 'POST' && req.url === '/start') {
+      let sm;
       try {
         // Validate synchronously so a bad definition is reported to the caller.
-        machineFor(msg.definition);
+        sm = machineFor(msg.definition);
       } catch (e) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(e.message ?? e) }));
         return;
       }
-      start(msg).catch((e) => {
-        process.stderr.write(`engine: execution ${msg.arn}: ${e.stack ?? e}\n`);
-        post('/engine/done', { arn: msg.arn, status: 'FAILED', error: 'States.Runtime', cause: String(e.message ?? e), events: [] }).catch(() => {});
+      start(sm, msg).catch((e) => {
+        process.stderr.write(`engine: execution ${msg.arn}: ${describe(e)}\n${e.stack ?? ''}\n`);
+        post('/engine/done', { arn: msg.arn, status: 'FAILED', error: 'States.Runtime', cause: describe(e), events: [] }).catch((e2) => {
+          process.stderr.write(`engine: execution ${msg.arn}: ${describe(e2)}\n`);
+        });
       });
       res.writeHead(202).end('{}');
     } else if (req.method === 'POST' && req.url === '/stop') {

@@ -27,6 +27,10 @@ type bareEngine struct {
 	seq    int
 }
 
+// dropConnection, as the error name an answer returns, makes the bare hub
+// close the connection instead of answering.
+const dropConnection = "test: drop the connection"
+
 func startBareEngine(t *testing.T, answer func(state string, input json.RawMessage) (any, string)) *bareEngine {
 	t.Helper()
 	node, module, err := NodeTools("")
@@ -58,6 +62,14 @@ func startBareEngine(t *testing.T, answer func(state string, input json.RawMessa
 			var output any
 			if b.answer != nil {
 				output, errName = b.answer(req.State, req.Input)
+			}
+			if errName == dropConnection {
+				// As a hub that goes away mid-request: no answer, the
+				// connection just closes.
+				if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					_ = c.Close()
+				}
+				return
 			}
 			if errName != "" {
 				_ = json.NewEncoder(w).Encode(map[string]string{"error": errName, "cause": out})

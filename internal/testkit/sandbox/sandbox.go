@@ -173,7 +173,12 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.url = "http://" + ln.Addr().String()
 	s.mux = s.routes()
-	s.hs = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	// No deadline, not even ReadHeaderTimeout: net/http arms it as it
+	// accepts, so a connection a client dialed and has not used yet (Go's
+	// transport keeps one when another connection served the request it
+	// dialed for) would be closed under it (docs/architecture.md, "Local
+	// stack: connection lifetimes").
+	s.hs = &http.Server{Handler: http.HandlerFunc(s.serve)}
 	go func() {
 		defer close(s.done)
 		_ = s.hs.Serve(ln) // always http.ErrServerClosed after Close
