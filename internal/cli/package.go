@@ -131,7 +131,7 @@ func dedupe(ids []string) []string {
 }
 
 func (o *packageOpts) invalid(s *session, err error) {
-	o.printResult(s.Env, nil, 0, exitcode.Usage, err)
+	o.printResult(s.Env, nil, 0, exitcode.Resolve(err), err)
 }
 
 // run packages the entries and prints the result; it returns the exit code.

@@ -257,7 +257,7 @@ type reconcileResult struct {
 }
 
 func (o *reconcileOpts) invalid(s *session, err error) {
-	o.finish(s, reconcile.Summary{}, 0, exitcode.Usage, err)
+	o.finish(s, reconcile.Summary{}, 0, exitcode.Resolve(err), err)
 }
 
 func (o *reconcileOpts) run(ctx context.Context, s *session) int {

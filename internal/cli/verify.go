@@ -121,7 +121,7 @@ type verifyResult struct {
 }
 
 func (o *verifyOpts) invalid(s *session, err error) {
-	o.printResult(s.Env, nil, exitcode.Usage, err)
+	o.printResult(s.Env, nil, exitcode.Resolve(err), err)
 }
 
 // run verifies one webhook and prints the result; it returns the exit code.
