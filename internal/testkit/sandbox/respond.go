@@ -193,19 +193,12 @@ func writeS3Error(w http.ResponseWriter, r *http.Request, status int, e faultser
 	faultserver.WriteS3Error(w, r, status, e)
 }
 
-// s3Code is the sandbox's code and message for status (403: a refused
-// download, not an expired one).
+// s3Code is the sandbox's code and message for status: the fault
+// server's ([faultserver.S3Code]), but a 403 is a refused download, not an
+// expired one.
 func s3Code(status int) (code, msg string) {
-	switch status {
-	case http.StatusForbidden:
+	if status == http.StatusForbidden {
 		return "AccessDenied", "Access Denied"
-	case http.StatusNotFound:
-		return "NoSuchKey", "The specified key does not exist."
-	case http.StatusInternalServerError:
-		return "InternalError", "We encountered an internal error. Please try again."
-	case http.StatusServiceUnavailable:
-		return "SlowDown", "Please reduce your request rate."
-	default:
-		return strings.ReplaceAll(http.StatusText(status), " ", ""), http.StatusText(status)
 	}
+	return faultserver.S3Code(status)
 }
