@@ -8,7 +8,9 @@ LDFLAGS := -s -w -X benchling-webhook/internal/cli.Version=$(VERSION)
 BIN := bin
 # Node 22, aws-local-stepfunctions and asl-validator, pinned in tools/node/package-lock.json.
 NODE_TOOLS := tools/node/node_modules/.package-lock.json
-TOOLS := $(BIN)/versitygw $(BIN)/benchstat $(BIN)/staticcheck $(BIN)/actionlint $(BIN)/crane $(NODE_TOOLS)
+# AWS Copilot's own packages, for rendering the manifests and addons (deploycheck).
+COPILOT_VERSION := v1.34.1
+TOOLS := $(BIN)/versitygw $(BIN)/benchstat $(BIN)/staticcheck $(BIN)/actionlint $(BIN)/crane $(BIN)/copilotrender $(NODE_TOOLS)
 OUT := out
 
 # Tests never read the developer's AWS configuration.
@@ -28,7 +30,7 @@ help: ## Show the targets.
 build: ## Build the job binary into bin/job (static, CGO off).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/job ./cmd/job
 
-tools: $(TOOLS) ## Build the test tools pinned in tools/go.mod (versitygw, benchstat, staticcheck, actionlint, crane) and install tools/node (npm ci).
+tools: $(TOOLS) ## Build the test tools pinned in tools/go.mod (versitygw, benchstat, staticcheck, actionlint, crane), bin/copilotrender (Copilot $(COPILOT_VERSION)'s packages) and install tools/node (npm ci).
 
 $(BIN)/versitygw: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/versitygw github.com/versity/versitygw/cmd/versitygw
@@ -40,6 +42,8 @@ $(BIN)/actionlint: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/actionlint github.com/rhysd/actionlint/cmd/actionlint
 $(BIN)/crane: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../$(BIN)/crane github.com/google/go-containerregistry/cmd/crane
+$(BIN)/copilotrender: scripts/build-copilotrender.sh internal/deploytest/deploycheck/testdata/copilotrender/main.go
+	GO=$(GO) scripts/build-copilotrender.sh $(COPILOT_VERSION) $@
 $(NODE_TOOLS): tools/node/package.json tools/node/package-lock.json
 	cd tools/node && npm ci --no-audit --no-fund --loglevel=error
 

@@ -3,7 +3,7 @@
 # worker's addon stack reads from SSM Parameter Store at deploy time
 # (addons/addons.parameters.yml, /benchling-webhook/<env>/<name>), and the
 # Benchling app's client secret in Secrets Manager
-# (benchling-webhook/<env>/benchling-client-secret).
+# (benchling-webhook/<env>/benchling/client_secret).
 #
 # The client secret is read from stdin, or prompted for without echo when stdin
 # is a terminal; it never appears on a command line, in the output or in a file.
@@ -23,7 +23,7 @@ Usage: scripts/configure.sh <env> [options]
 
 Writes /<app>/<env>/<name> in SSM Parameter Store (String, overwritten) for each
 value given, and creates or updates the Secrets Manager secret
-<app>/<env>/benchling-client-secret from stdin or a prompt.
+<app>/<env>/benchling/client_secret from stdin or a prompt.
 
 Values (each optional on a later run; the first run needs them all):
   --bucket NAME               Quilt bucket for the packages (same region)      bucket-name
@@ -265,7 +265,7 @@ aws_secret_cmd() { # runs aws <args> with the secret on stdin (file:///dev/stdin
 	fi
 }
 
-secret_name="$app/$env_name/benchling-client-secret"
+secret_name="$app/$env_name/benchling/client_secret"
 client_secret=""
 
 if ! $dry_run; then

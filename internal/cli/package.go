@@ -30,7 +30,7 @@ var packageCommand = command{
 		"the settings are the task's (BENCHLING_BASE_URL, BENCHLING_CLIENT_ID, REGISTRY, PACKAGE_PREFIX,\n" +
 		"PACKAGING_STATE_MACHINE_ARN) and the client secret comes from BENCHLING_CLIENT_SECRET only, e.g.\n" +
 		"  export BENCHLING_CLIENT_SECRET=$(aws secretsmanager get-secret-value \\\n" +
-		"    --secret-id APP/ENV/benchling-client-secret --query SecretString --output text)\n" +
+		"    --secret-id APP/ENV/benchling/client_secret --query SecretString --output text)\n" +
 		"An id that is not an entry id ends it with exit 3, naming the id, before any call.\n" +
 		"The exit code is the worst entry's (docs/operations.md, \"Package one entry now\").\n",
 	envFlag: flagRegistry,
