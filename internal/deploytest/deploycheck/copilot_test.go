@@ -340,3 +340,341 @@ func TestSecretNamesCatch(t *testing.T) {
 			"aws ssm put-parameter --name /a/b/bucket\n"+
 			"aws secretsmanager tag-resource --secret-id a/b/c --tags x"))
 }
+
+// ---------------------------------------------------------------- network
+
+// imports returns the names v imports with Fn::ImportValue, rendered.
+func imports(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "Fn::ImportValue" {
+				out = append(out, render(e)...)
+				continue
+			}
+			out = append(out, imports(e)...)
+		}
+	case []any:
+		for _, e := range x {
+			out = append(out, imports(e)...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// evalCondition evaluates a template's condition for parameter values
+// (Fn::Equals of Refs and literals, Fn::Not, Fn::And, Fn::Or, Condition).
+func evalCondition(tmpl *cfncheck.Template, v any, params map[string]string) (bool, error) {
+	m := asMap(v)
+	if len(m) != 1 {
+		return false, fmt.Errorf("condition %v: not one function", v)
+	}
+	value := func(x any) (string, error) {
+		if s, ok := x.(string); ok {
+			return s, nil
+		}
+		if ref, ok := asMap(x)["Ref"].(string); ok {
+			if p, ok := params[ref]; ok {
+				return p, nil
+			}
+		}
+		return "", fmt.Errorf("condition operand %v: not a literal or a known parameter", x)
+	}
+	for fn, arg := range m {
+		args := asList(arg)
+		switch fn {
+		case "Condition":
+			name, _ := arg.(string)
+			return evalCondition(tmpl, tmpl.Conditions[name], params)
+		case "Fn::Equals":
+			if len(args) != 2 {
+				return false, fmt.Errorf("Fn::Equals %v", arg)
+			}
+			a, err := value(args[0])
+			if err != nil {
+				return false, err
+			}
+			b, err := value(args[1])
+			return a == b, err
+		case "Fn::Not":
+			b, err := evalCondition(tmpl, args[0], params)
+			return !b, err
+		case "Fn::And", "Fn::Or":
+			all := fn == "Fn::And"
+			for _, a := range args {
+				b, err := evalCondition(tmpl, a, params)
+				if err != nil || b != all {
+					return b, err
+				}
+			}
+			return all, nil
+		}
+		return false, fmt.Errorf("condition function %s not supported here", fn)
+	}
+	return false, nil
+}
+
+// resolveIfs replaces every Fn::If in v by the branch its condition picks,
+// and every Fn::FindInMap (of literals and parameters) by its value.
+func resolveIfs(tmpl *cfncheck.Template, v any, params map[string]string) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if a, ok := x["Fn::FindInMap"].([]any); ok && len(x) == 1 && len(a) == 3 {
+			var keys []string
+			for _, k := range a {
+				k, err := resolveIfs(tmpl, k, params)
+				if err != nil {
+					return nil, err
+				}
+				s, ok := k.(string)
+				if ref, isRef := asMap(k)["Ref"].(string); isRef {
+					s, ok = params[ref]
+				}
+				if !ok {
+					return nil, fmt.Errorf("Fn::FindInMap %v: not literals and known parameters", a)
+				}
+				keys = append(keys, s)
+			}
+			val, ok := asMap(asMap(tmpl.Mappings[keys[0]])[keys[1]])[keys[2]]
+			if !ok {
+				return nil, fmt.Errorf("Fn::FindInMap %v: no such entry", keys)
+			}
+			return val, nil
+		}
+		if a, ok := x["Fn::If"].([]any); ok && len(x) == 1 && len(a) == 3 {
+			name, _ := a[0].(string)
+			b, err := evalCondition(tmpl, tmpl.Conditions[name], params)
+			if err != nil {
+				return nil, fmt.Errorf("condition %s: %w", name, err)
+			}
+			if b {
+				return resolveIfs(tmpl, a[1], params)
+			}
+			return resolveIfs(tmpl, a[2], params)
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			r, err := resolveIfs(tmpl, e, params)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			r, err := resolveIfs(tmpl, e, params)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// addonParamValues returns the addon's string parameters as deployed: the
+// literal values addons.parameters.yml passes, else the template defaults.
+func addonParamValues(t testing.TB, r copilotRender, addon *cfncheck.Template) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for name, decl := range addon.Parameters {
+		if d, ok := decl["Default"].(string); ok {
+			out[name] = d
+		}
+	}
+	for name, v := range addonParams(t, r) {
+		if s, ok := v.(string); ok {
+			out[name] = s
+		}
+	}
+	return out
+}
+
+// taskNetwork is where a state machine starts its ECS tasks.
+type taskNetwork struct {
+	AssignPublicIp string
+	Subnets        []string // imported export names
+	SecurityGroups []string // imported export names
+}
+
+// copilotTaskNetwork is the network Copilot's own job state machine (the
+// schedule, `copilot job run`) starts the worker in, in env: what the
+// manifest's network.vpc.placement means to Copilot.
+func copilotTaskNetwork(t testing.TB, r copilotRender, env string) taskNetwork {
+	t.Helper()
+	job := mustParse(t, "job stack "+env, r.Job[env])
+	sm, ok := job.Resources["StateMachine"]
+	require.True(t, ok, "Copilot's job stack has its StateMachine")
+	subs := asMap(sm.Properties["DefinitionSubstitutions"])
+	n := taskNetwork{Subnets: imports(subs["Subnets"]), SecurityGroups: imports(subs["SecurityGroups"])}
+	n.AssignPublicIp, _ = subs["AssignPublicIp"].(string)
+	for i := range n.Subnets {
+		n.Subnets[i] = subAppEnv(n.Subnets[i], appName, env)
+	}
+	for i := range n.SecurityGroups {
+		n.SecurityGroups[i] = subAppEnv(n.SecurityGroups[i], appName, env)
+	}
+	return n
+}
+
+// checkNetwork compares the network of every state machine in the addon
+// (as deployed: addon parameters, conditions resolved) with Copilot's own
+// for the manifest's placement, and checks that the environment security
+// group admits nothing from outside itself.
+func checkNetwork(t testing.TB, r copilotRender) []error {
+	t.Helper()
+	var errs []error
+	addon := mustParse(t, "addon", r.Addon)
+	params := addonParamValues(t, r, addon)
+	for _, env := range sortedKeys(r.Job) {
+		want := copilotTaskNetwork(t, r, env)
+		for _, id := range addon.ResourceIDs() {
+			res := addon.Resources[id]
+			if res.Type != "AWS::StepFunctions::StateMachine" {
+				continue
+			}
+			subs := asMap(res.Properties["DefinitionSubstitutions"])
+			if _, ok := subs["Subnets"]; !ok {
+				continue
+			}
+			resolved, err := resolveIfs(addon, subs, params)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", id, err))
+				continue
+			}
+			rs := asMap(resolved)
+			got := taskNetwork{Subnets: imports(rs["Subnets"]), SecurityGroups: imports(rs["SecurityGroups"])}
+			switch v := rs["AssignPublicIp"].(type) {
+			case string:
+				got.AssignPublicIp = v
+			default:
+				got.AssignPublicIp = params[strings.Trim(strings.Join(render(v), ""), "${}")]
+			}
+			for i := range got.Subnets {
+				got.Subnets[i] = subAppEnv(got.Subnets[i], appName, env)
+			}
+			for i := range got.SecurityGroups {
+				got.SecurityGroups[i] = subAppEnv(got.SecurityGroups[i], appName, env)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				errs = append(errs, fmt.Errorf("%s in %s starts tasks with %+v, but the manifest's placement means %+v to Copilot (set addons.parameters.yml AssignPublicIp to match network.vpc.placement)", id, env, got, want))
+			}
+		}
+		envTmpl := mustParse(t, "environment "+env, r.Env[env])
+		if sg := envTmpl.Resources["EnvironmentSecurityGroup"]; sg == nil {
+			errs = append(errs, fmt.Errorf("environment %s: no EnvironmentSecurityGroup", env))
+		} else if in := sg.Properties["SecurityGroupIngress"]; in != nil {
+			errs = append(errs, fmt.Errorf("environment %s: EnvironmentSecurityGroup admits %v", env, in))
+		}
+		for _, id := range envTmpl.ResourceIDs() {
+			res := envTmpl.Resources[id]
+			if res.Type != "AWS::EC2::SecurityGroupIngress" || fmt.Sprint(res.Properties["GroupId"]) != "map[Ref:EnvironmentSecurityGroup]" {
+				continue
+			}
+			if _, ok := res.Properties["SourceSecurityGroupId"]; !ok {
+				errs = append(errs, fmt.Errorf("environment %s: %s admits traffic from outside the environment's security groups: %v", env, id, res.Properties))
+			}
+		}
+	}
+	return errs
+}
+
+// natEnvironments returns the environments that get NAT gateways: Copilot
+// creates them (condition CreateNATGateways) once a workload's stack lists
+// NATWorkloads among the environment parameters it updates, which a
+// manifest with `placement: private` does.
+func natEnvironments(t testing.TB, r copilotRender) []string {
+	t.Helper()
+	var out []string
+	for _, env := range sortedKeys(r.Env) {
+		envTmpl := mustParse(t, "environment "+env, r.Env[env])
+		nats := 0
+		for _, id := range envTmpl.ResourceIDs() {
+			if res := envTmpl.Resources[id]; res.Type == "AWS::EC2::NatGateway" {
+				nats++
+				require.Equal(t, "CreateNATGateways", res.Condition, "%s: %s is conditional", env, id)
+			}
+		}
+		require.NotZero(t, nats, "%s: Copilot's environment template has its NAT gateways (under a condition)", env)
+		require.Contains(t, fmt.Sprint(envTmpl.Conditions["CreateNATGateways"]), "NATWorkloads")
+		var p struct{ Parameters map[string]string }
+		require.NoError(t, json.Unmarshal([]byte(r.EnvParams[env]), &p))
+		natWorkloads := p.Parameters["NATWorkloads"]
+		job := mustParse(t, "job stack "+env, r.Job[env])
+		if ec := job.Resources["EnvControllerAction"]; ec != nil && slices.Contains(render(ec.Properties["Parameters"]), "NATWorkloads") {
+			natWorkloads += "," + jobName
+		}
+		if strings.Trim(natWorkloads, ",") != "" {
+			out = append(out, env)
+		}
+	}
+	return out
+}
+
+// TestNetwork: by default no environment gets a NAT gateway (the worker is
+// placed in the public subnets, each task with a public IP), the addon's
+// machines start the tasks where Copilot's own job machine does, and the
+// security group admits nothing from outside.
+func TestNetwork(t *testing.T) {
+	r := renderWithCopilot(t, repoRoot(t))
+	require.Empty(t, natEnvironments(t, r), "environments with NAT gateways")
+	for env := range r.Job {
+		n := copilotTaskNetwork(t, r, env)
+		require.Equal(t, "ENABLED", n.AssignPublicIp, env)
+		require.Equal(t, []string{appName + "-" + env + "-PublicSubnets"}, n.Subnets, env)
+	}
+	require.Empty(t, checkNetwork(t, r))
+}
+
+// TestNetworkCatches breaks the placement in one place at a time.
+func TestNetworkCatches(t *testing.T) {
+	manifest := func(dir string) string { return filepath.Join(dir, "copilot", jobName, "manifest.yml") }
+	params := func(dir string) string {
+		return filepath.Join(dir, "copilot", jobName, "addons", "addons.parameters.yml")
+	}
+	for name, c := range map[string]struct {
+		edit    func(t testing.TB, dir string)
+		wantNAT bool
+		want    string
+	}{
+		"private placement, addon still public": {func(t testing.TB, dir string) {
+			editFile(t, manifest(dir), "placement: public", "placement: private")
+		}, true, "PrivateSubnets"},
+		"public placement, addon private": {func(t testing.TB, dir string) {
+			editFile(t, params(dir), "AssignPublicIp: ENABLED", "AssignPublicIp: DISABLED")
+		}, false, "AssignPublicIp:DISABLED"},
+		"addon always in the private subnets": {func(t testing.TB, dir string) {
+			editFile(t, filepath.Join(dir, "copilot", jobName, "addons", "workflows.yml"), "!FindInMap [Placement, !Ref AssignPublicIp, Subnets]", "PrivateSubnets")
+		}, false, "PrivateSubnets"},
+		"environment open to the internet": {func(t testing.TB, dir string) {
+			p := filepath.Join(dir, "copilot", "environments", "dev", "manifest.yml")
+			data, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NotContains(t, string(data), "network:")
+			require.NoError(t, os.WriteFile(p, append(data, []byte("network:\n  vpc:\n    security_group:\n      ingress:\n        - ip_protocol: tcp\n          ports: 22\n          cidr: 0.0.0.0/0\n")...), 0o644))
+		}, false, "EnvironmentSecurityGroup admits"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := copyWorkspace(t)
+			c.edit(t, dir)
+			r := renderWithCopilot(t, dir)
+			require.Equal(t, c.wantNAT, len(natEnvironments(t, r)) > 0, "NAT gateways")
+			errs := checkNetwork(t, r)
+			require.NotEmpty(t, errs, "the check missed it")
+			require.Contains(t, fmt.Sprint(errs), c.want)
+		})
+	}
+	// Private placement with the addon set to match is consistent (and has
+	// NAT gateways): the documented one-setting switch.
+	dir := copyWorkspace(t)
+	editFile(t, manifest(dir), "placement: public", "placement: private")
+	editFile(t, params(dir), "AssignPublicIp: ENABLED", "AssignPublicIp: DISABLED")
+	r := renderWithCopilot(t, dir)
+	require.NotEmpty(t, natEnvironments(t, r))
+	require.Empty(t, checkNetwork(t, r))
+}
