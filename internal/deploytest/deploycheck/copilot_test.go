@@ -678,3 +678,20 @@ func TestNetworkCatches(t *testing.T) {
 	require.NotEmpty(t, natEnvironments(t, r))
 	require.Empty(t, checkNetwork(t, r))
 }
+
+// TestCopilotDropsAddonHeader records what docs/deploy.md ("After Copilot")
+// says: Copilot's merge of the addon templates keeps neither
+// AWSTemplateFormatVersion nor Description (harmless), and keeps every
+// parameter, resource and output.
+func TestCopilotDropsAddonHeader(t *testing.T) {
+	r := renderWithCopilot(t, repoRoot(t))
+	merged := mustParse(t, "addon", r.Addon)
+	src := loadTemplate(t, workflowsPath(t))
+	require.Contains(t, src.Raw, "AWSTemplateFormatVersion")
+	require.Contains(t, src.Raw, "Description")
+	require.NotContains(t, merged.Raw, "AWSTemplateFormatVersion")
+	require.NotContains(t, merged.Raw, "Description")
+	require.Equal(t, sortedKeys(src.Parameters), sortedKeys(merged.Parameters))
+	require.Equal(t, src.ResourceIDs(), merged.ResourceIDs())
+	require.Equal(t, sortedKeys(src.Outputs), sortedKeys(merged.Outputs))
+}
