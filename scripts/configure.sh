@@ -15,7 +15,7 @@
 
 set -euo pipefail
 
-readonly PARAMETERS="bucket-name package-prefix packager-queue-name benchling-tenant app-definition-id client-id catalog-host allowed-ips alarm-topic-arn"
+readonly PARAMETERS="bucket-name package-prefix packager-queue-name benchling-tenant app-definition-id client-id catalog-host allowed-ips alarm-topic-arn jwks-url"
 
 usage() {
 	cat <<'EOF'
@@ -37,6 +37,12 @@ Values (each optional on a later run; the first run needs them all):
   --allowed-ips any|LIST      "any", or comma-separated IPs/CIDRs allowed      allowed-ips
                               to call the webhook API
   --alarm-topic ARN|none      SNS topic the alarms notify, or "none"           alarm-topic-arn
+  --jwks-url URL              the key set webhooks are verified against;       jwks-url
+                              "{appDefinitionId}" is replaced by the app
+                              definition id. Default (written when the
+                              parameter does not exist yet): Benchling's
+                              current URL, below. Legacy apps and GxP tenants
+                              use another (docs/deploy.md, "The JWKS URL")
 
 Secret:
   (default)                   read the client secret: first line of stdin, or
@@ -50,6 +56,9 @@ Other:
   --dry-run                   print the AWS CLI commands instead of running them
                               (the secret is not read)
   -h, --help                  this text
+
+Benchling's current JWKS URL (the default of --jwks-url):
+  https://apps.benchling.com/api/v1/apps/{appDefinitionId}/jwks
 
 Examples:
   scripts/configure.sh dev --bucket quilt-example --prefix benchling \
@@ -75,6 +84,10 @@ note() {
 app="benchling-webhook"
 env_name=""
 bucket="" prefix="" queue="" tenant="" app_definition_id="" client_id="" catalog_host="" allowed_ips="" alarm_topic=""
+jwks_url=""
+# job verify's default (webhook.DefaultJWKSURL; internal/deploytest/deploycheck
+# checks that the two agree).
+readonly DEFAULT_JWKS_URL='https://apps.benchling.com/api/v1/apps/{appDefinitionId}/jwks'
 set_secret=true
 dry_run=false
 aws_opts=()
@@ -103,7 +116,7 @@ while [[ $# -gt 0 ]]; do
 	--client-secret | --secret)
 		die "$arg: the client secret is never taken from the command line; pipe it to stdin or answer the prompt"
 		;;
-	--bucket | --prefix | --queue | --tenant | --app-definition-id | --client-id | --catalog-host | --allowed-ips | --alarm-topic | --app | --region | --profile)
+	--bucket | --prefix | --queue | --tenant | --app-definition-id | --client-id | --catalog-host | --allowed-ips | --alarm-topic | --jwks-url | --app | --region | --profile)
 		if ! $has_inline; then
 			need_value "$arg" "${2:-}"
 			value="$2"
@@ -120,6 +133,7 @@ while [[ $# -gt 0 ]]; do
 		--catalog-host) catalog_host="$value" ;;
 		--allowed-ips) allowed_ips="$value" ;;
 		--alarm-topic) alarm_topic="$value" ;;
+		--jwks-url) jwks_url="$value" ;;
 		--app) app="$value" ;;
 		--region)
 			aws_opts+=(--region "$value")
@@ -223,6 +237,13 @@ if [[ -n "$alarm_topic" && "$alarm_topic" != "none" ]]; then
 		die "--alarm-topic $alarm_topic: an SNS topic ARN, or none"
 fi
 
+if [[ -n "$jwks_url" ]]; then
+	# An absolute https URL without spaces or quotes (job verify also takes
+	# http, for tests only).
+	[[ "$jwks_url" =~ ^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^[:space:]\"\']*)?$ ]] ||
+		die "--jwks-url $jwks_url: an https:// URL (e.g. $DEFAULT_JWKS_URL)"
+fi
+
 # --- running AWS CLI commands ----------------------------------------------------
 
 shell_quote() { # an argument as a shell word, quoted only when needed
@@ -292,6 +313,7 @@ fi
 
 # --- SSM parameters --------------------------------------------------------------
 
+# AWS CLI v2 stores a URL value as given (v1 fetched it: cli_follow_urlparam).
 put_parameter() { # name value description
 	[[ -n "$2" ]] || return 0
 	aws_quiet ssm put-parameter --name "/$app/$env_name/$1" --type String --overwrite \
@@ -308,6 +330,19 @@ put_parameter client-id "$client_id" "Benchling app OAuth client id"
 put_parameter catalog-host "$catalog_host" "Quilt catalog host"
 put_parameter allowed-ips "$allowed_ips" "IPs/CIDRs allowed to call the webhook API, or any"
 put_parameter alarm-topic-arn "$alarm_topic" "SNS topic for the alarms, or none"
+
+# The JWKS URL has a default: Benchling's current URL, written only when the
+# parameter does not exist yet, so a later run keeps a legacy or GxP URL set
+# before.
+jwks_description="JWKS URL the webhooks are verified against"
+if [[ -n "$jwks_url" ]]; then
+	put_parameter jwks-url "$jwks_url" "$jwks_description"
+elif $dry_run; then
+	note "# if /$app/$env_name/jwks-url does not exist yet (Benchling's current JWKS URL):"
+	put_parameter jwks-url "$DEFAULT_JWKS_URL" "$jwks_description"
+elif ! aws_cmd ssm get-parameter --name "/$app/$env_name/jwks-url" --query Parameter.Name --output text >/dev/null 2>&1; then
+	put_parameter jwks-url "$DEFAULT_JWKS_URL" "$jwks_description"
+fi
 
 # --- the client secret -----------------------------------------------------------
 

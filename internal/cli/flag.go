@@ -31,7 +31,7 @@ const (
 	flagLogLevel         = "log-level"
 	flagReadme           = "readme"
 	flagCatalogHost      = "catalog-host"
-	flagMetrics          = "metrics"        // the CloudWatch EMF line of export and reconcile (METRICS)
+	flagMetrics          = "metrics"        // the CloudWatch EMF line of export, reconcile and verify (METRICS)
 	flagStartInterval    = "start-interval" // paces job reconcile's StartExecution calls
 
 	// job verify

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"benchling-webhook/internal/emf"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/sfn"
 	"benchling-webhook/internal/webhook"
@@ -44,6 +45,7 @@ type verifyVars struct {
 	allowedIPs      string
 	maxBody         byteSize
 	tolerance       time.Duration
+	metrics         bool
 }
 
 // verifyOpts is verifyVars checked, plus what "job verify" depends on.
@@ -73,6 +75,7 @@ func (v *verifyVars) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&v.allowedIPs, flagAllowedIPs, "", "Comma-separated source IPs or CIDR prefixes allowed to send webhooks, e.g. 1.2.3.4,10.0.0.0/8; empty allows all.")
 	fs.Var(&v.maxBody, flagMaxBody, "Reject a webhook whose decoded body is larger than this (Step Functions caps an execution's input at 256KiB).")
 	fs.DurationVar(&v.tolerance, flagTolerance, webhook.DefaultTolerance, "Reject a webhook whose webhook-timestamp is further than this from when API Gateway received it.")
+	fs.BoolVar(&v.metrics, flagMetrics, true, "For a verified webhook that Benchling marks \"deprecated\": true, write one CloudWatch embedded metric format line (DeprecatedWebhooks) to stderr, with JSON logs only (docs/operations.md, \"Metrics\").")
 }
 
 // validate checks the whole configuration before any I/O and parses the
@@ -137,6 +140,9 @@ func (o *verifyOpts) run(ctx context.Context, s *session) int {
 	case exitcode.OK:
 		log.Info("webhook verified", "webhookId", id, "type", res.MessageType, "channel", res.Channel,
 			"sourceIp", ip, "keyId", res.KeyID, "bodyBytes", res.BodyBytes, "receivedAt", receivedAt(res))
+		if res.Deprecated {
+			o.reportDeprecated(s, res)
+		}
 	case exitcode.BadInput:
 		log.Error("webhook rejected", "error", err.Error(), "webhookId", id, "sourceIp", ip, "exitCode", code, "kind", exitcode.Name(code))
 	default:
@@ -171,6 +177,27 @@ func (o *verifyOpts) verify(ctx context.Context, log *slog.Logger) (*webhook.Res
 	log.Debug("request read", "path", env.Path, "requestId", env.RequestContext.RequestID,
 		"requestTimeEpoch", env.RequestContext.RequestTimeEpoch, "bodyChars", len(env.Body), "payloadBytes", len(env.Payload))
 	return v.VerifyEnvelope(ctx, env)
+}
+
+// metricDeprecated counts verified webhooks whose message Benchling marks
+// "deprecated": true; the addon's DeprecatedWebhooksAlarm watches it.
+const metricDeprecated = "DeprecatedWebhooks"
+
+// reportDeprecated logs a verified webhook marked deprecated, and counts it
+// in one EMF line: Benchling marks a message type it will stop sending, so
+// the app's manifest needs the type's replacement before then. Only a
+// verified webhook is counted: anyone can post an unsigned one.
+func (o *verifyOpts) reportDeprecated(s *session, res *webhook.Result) {
+	s.log.Warn("deprecated webhook: Benchling will stop sending this message type; subscribe its replacement (docs/deploy.md, \"Deprecated webhooks\")",
+		"webhookId", res.WebhookID, "type", res.MessageType, "channel", res.Channel)
+	if !o.metrics || !s.jsonLogs {
+		return
+	}
+	metrics := []emf.Metric{{Name: metricDeprecated, Unit: emf.UnitCount, Value: 1}}
+	props := map[string]any{"messageType": res.MessageType, "webhookId": res.WebhookID}
+	if err := emf.Write(s.Stderr, emf.Namespace(s.Lookup), "verify", time.Now(), metrics, props); err != nil {
+		s.log.Warn("metrics not written", "error", err.Error())
+	}
 }
 
 // receivedAt is when API Gateway received the request, for the log: RFC

@@ -213,6 +213,9 @@ type Result struct {
 	MessageType string
 	// AppDefinitionID is the envelope's appDefinition.id.
 	AppDefinitionID string
+	// Deprecated is message.deprecated: Benchling marks a message type it
+	// will stop sending with "deprecated": true (contracts.md, Benchling).
+	Deprecated bool
 	// BodyBytes is the length of the decoded body.
 	BodyBytes int
 	// KeyID is the kid of the key whose signature verified.
@@ -227,6 +230,9 @@ type envelope struct {
 	} `json:"appDefinition"`
 	Message struct {
 		Type string `json:"type"`
+		// Deprecated is kept raw: only the literal true counts, and a
+		// value of another type is not a reason to reject the webhook.
+		Deprecated json.RawMessage `json:"deprecated"`
 	} `json:"message"`
 }
 
@@ -305,6 +311,7 @@ func (v *Verifier) verify(ctx context.Context, req events.APIGatewayProxyRequest
 		return res, err
 	}
 	res.Channel, res.MessageType = env.Channel, env.Message.Type
+	res.Deprecated = string(bytes.TrimSpace(env.Message.Deprecated)) == "true"
 	if env.AppDefinition == nil || env.AppDefinition.ID == "" {
 		return res, fmt.Errorf("%w: the body has no appDefinition.id (want %s)", ErrWrongApp, v.cfg.AppDefinitionID)
 	}

@@ -494,3 +494,22 @@ func FuzzDERSignatures(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyDeprecated: message.deprecated is reported only when it is the
+// literal true, and no other value rejects the webhook.
+func TestVerifyDeprecated(t *testing.T) {
+	k := newKey(t)
+	srv := newJWKSServer(t, http.StatusOK, jwks(t, map[string]*ecdsa.PrivateKey{"kid-1": k}))
+	v := newTestVerifier(t, Config{JWKSURL: srv.url()})
+	for value, want := range map[string]bool{`true`: true, ` true `: true, `false`: false, `"true"`: false, `1`: false, `null`: false, ``: false} {
+		field := ""
+		if value != "" {
+			field = `,"deprecated":` + value
+		}
+		body := []byte(`{"appDefinition":{"id":"` + testApp + `"},"channel":"app_signals",` +
+			`"message":{"type":"v2-beta.canvas.created","canvasId":"cnvs_1"` + field + `}}`)
+		res, err := v.Verify(context.Background(), signed(t, k, "wh_d", testNow, body))
+		require.NoError(t, err, "deprecated %q", value)
+		require.Equal(t, want, res.Deprecated, "deprecated %q", value)
+	}
+}

@@ -67,7 +67,7 @@ func TestAddonOutputsMatchTheLocalStack(t *testing.T) {
 	sort.Strings(want)
 	require.Equal(t, want, got, "addon outputs (as Copilot names their variables) vs. emulate.AddonOutputEnv")
 	for _, v := range []string{"APP_DEFINITION_ID", "ALLOWED_IPS", "CATALOG_HOST", "REGISTRY", "PACKAGE_PREFIX",
-		"BENCHLING_BASE_URL", "BENCHLING_CLIENT_ID", "PACKAGING_STATE_MACHINE_ARN"} {
+		"BENCHLING_BASE_URL", "BENCHLING_CLIENT_ID", "PACKAGING_STATE_MACHINE_ARN", "JWKS_URL"} {
 		require.Contains(t, got, v, "the job reads %s from the addon's outputs", v)
 	}
 }

@@ -316,7 +316,6 @@ func (s *Stack) taskEnvironment() []string {
 	env = append(env, s.S3.Env()...)
 	env = append(env,
 		"AWS_ENDPOINT_URL_SFN="+s.HubURL,
-		"JWKS_URL="+s.Benchling.JWKSURL(),
 		"LOG_FORMAT=json",
 		// The manifest's secret.
 		"BENCHLING_CLIENT_SECRET="+s.opts.Sandbox.ClientSecret,
@@ -343,7 +342,7 @@ func (s *Stack) taskEnvironment() []string {
 var AddonOutputEnv = []string{
 	"APP_DEFINITION_ID", "ALLOWED_IPS", "CATALOG_HOST", "REGISTRY", "PACKAGE_PREFIX",
 	"BENCHLING_CLIENT_ID", "BENCHLING_BASE_URL", "WEBHOOK_STATE_MACHINE_ARN",
-	"PACKAGING_STATE_MACHINE_ARN", "WEBHOOK_API_URL",
+	"PACKAGING_STATE_MACHINE_ARN", "WEBHOOK_API_URL", "JWKS_URL",
 }
 
 // addonOutput is the local value of an addon output's variable.
@@ -351,6 +350,8 @@ func (s *Stack) addonOutput(name string) string {
 	switch name {
 	case "APP_DEFINITION_ID":
 		return s.opts.Sandbox.AppDefinitionID
+	case "JWKS_URL":
+		return s.Benchling.JWKSURL()
 	case "ALLOWED_IPS":
 		return "0.0.0.0/0,::/0" // the addon's value for "any"
 	case "CATALOG_HOST":
