@@ -232,15 +232,15 @@ func (r *run) runARN(run string) string {
 		return ""
 	case strings.HasPrefix(run, "arn:") && strings.Contains(run, ":execution:"):
 		return run
-	case p.StateMachineARN != "" && validExecutionName(run):
+	case p.StateMachineARN != "" && ValidExecutionName(run):
 		return sfn.ExecutionARN(p.StateMachineARN, run)
 	}
 	return ""
 }
 
-// validExecutionName: 1 to [MaxNameLen] letters, digits, '-' and '_', as
+// ValidExecutionName: 1 to [MaxNameLen] letters, digits, '-' and '_', as
 // [ExecutionName] makes them.
-func validExecutionName(s string) bool {
+func ValidExecutionName(s string) bool {
 	if s == "" || len(s) > MaxNameLen {
 		return false
 	}
