@@ -53,3 +53,15 @@ func TestVerifyTaskSize(t *testing.T) {
 	require.Equal(t, [2]string{"256", "512"}, [2]string{o.Cpu, o.Memory})
 	require.True(t, fargateSize(o.Cpu, o.Memory))
 }
+
+// TestTaskResultSize: the stopped task reports the size it ran at.
+func TestTaskResultSize(t *testing.T) {
+	task := ecsTask{ID: "t1", ARN: "arn:aws:ecs:us-east-1:000000000000:task/local/t1"}
+	out, err := taskResult(task, containerRun{}, json.RawMessage(`{"Cpu":"256","Memory":"512","ContainerOverrides":[]}`))
+	require.NoError(t, err)
+	require.Equal(t, "256", out.(map[string]any)["Cpu"])
+	require.Equal(t, "512", out.(map[string]any)["Memory"])
+	out, err = taskResult(task, containerRun{}, json.RawMessage(`{"ContainerOverrides":[]}`))
+	require.NoError(t, err)
+	require.Equal(t, "1024", out.(map[string]any)["Cpu"])
+}

@@ -311,14 +311,16 @@ type ecsTask struct{ ID, ARN string }
 // description, or States.TaskFailed with it as the Cause when the
 // container exited non-zero.
 func taskResult(t ecsTask, res containerRun, overrides json.RawMessage) (any, error) {
+	size := struct{ Cpu, Memory string }{"1024", "2048"} // the task definition's, unless overridden
+	_ = json.Unmarshal(overrides, &size)
 	task := map[string]any{
 		"TaskArn":           t.ARN,
 		"ClusterArn":        clusterArn,
 		"TaskDefinitionArn": fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:1", Region, AccountID, taskFamily),
 		"LaunchType":        "FARGATE",
 		"PlatformVersion":   "1.4.0",
-		"Cpu":               "1024",
-		"Memory":            "2048",
+		"Cpu":               size.Cpu,
+		"Memory":            size.Memory,
 		"Group":             "family:" + taskFamily,
 		"StartedBy":         "AWS Step Functions",
 		"LastStatus":        "STOPPED",
