@@ -232,15 +232,15 @@ func (r *run) runARN(run string) string {
 		return ""
 	case strings.HasPrefix(run, "arn:") && strings.Contains(run, ":execution:"):
 		return run
-	case p.StateMachineARN != "" && ValidExecutionName(run):
+	case p.StateMachineARN != "" && validExecutionName(run):
 		return sfn.ExecutionARN(p.StateMachineARN, run)
 	}
 	return ""
 }
 
-// ValidExecutionName: 1 to [MaxNameLen] letters, digits, '-' and '_', as
+// validExecutionName: 1 to [MaxNameLen] letters, digits, '-' and '_', as
 // [ExecutionName] makes them.
-func ValidExecutionName(s string) bool {
+func validExecutionName(s string) bool {
 	if s == "" || len(s) > MaxNameLen {
 		return false
 	}
