@@ -37,8 +37,8 @@ import (
 //go:embed render.mjs
 var renderScript []byte
 
-// The three webhook methods: identical but for their resource.
-var webhookMethods = []string{"EventMethod", "CanvasMethod", "LifecycleMethod"}
+// The four webhook methods: identical but for their resource.
+var webhookMethods = []string{"EventMethod", "RootMethod", "CanvasMethod", "LifecycleMethod"}
 
 const (
 	testMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:benchling-webhook-dev-worker-webhook"

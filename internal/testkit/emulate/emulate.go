@@ -76,7 +76,7 @@ type Stack struct {
 	S3        *s3local.Server
 	Benchling *sandbox.Server
 	// GatewayURL is the local API Gateway ("http://127.0.0.1:PORT"); POST
-	// /event, /canvas or /lifecycle with Benchling's headers.
+	// /, /event, /canvas or /lifecycle with Benchling's headers.
 	GatewayURL string
 	// HubURL is the emulated AWS endpoint (Step Functions JSON API).
 	HubURL string
@@ -209,7 +209,11 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.GatewayURL = "http://" + gwLn.Addr().String()
-	s.gateway = s.newServer(s.gatewayHandler())
+	gw, err := s.gatewayHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.gateway = s.newServer(gw)
 	go func() { _ = s.gateway.Serve(gwLn) }()
 
 	s.settings = map[string]string{
@@ -361,7 +365,7 @@ func (s *Stack) startExecution(ctx context.Context, machineName, name string, in
 	if name == "" {
 		name = randomID(16)
 	}
-	if !validExecutionName(name) {
+	if !ValidExecutionName(name) {
 		return "", fmt.Errorf("emulate: invalid execution name %q", name)
 	}
 	if len(input) > 256<<10 {
@@ -397,9 +401,9 @@ func (s *Stack) startExecution(ctx context.Context, machineName, name string, in
 	return arn, nil
 }
 
-// validExecutionName applies Step Functions' rules: 1–80 characters, none
+// ValidExecutionName applies Step Functions' rules: 1–80 characters, none
 // of whitespace, <>{}[]?*"#%\^|~`$&,;:/ or control characters.
-func validExecutionName(n string) bool {
+func ValidExecutionName(n string) bool {
 	if n == "" || len([]rune(n)) > 80 {
 		return false
 	}

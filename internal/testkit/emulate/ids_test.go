@@ -3,8 +3,10 @@ package emulate
 import (
 	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"benchling-webhook/internal/quiltpkg"
 
@@ -131,7 +133,10 @@ func webhookAnswers(canvasEntity *string) func(string, json.RawMessage) (any, st
 
 func webhookInput(message map[string]any) map[string]any {
 	message["featureId"] = "quilt_integration"
-	return map[string]any{"payload": map[string]any{"channel": "app_signals", "app": map[string]any{"id": "app_1"}, "message": message}}
+	now := time.Now()
+	return map[string]any{"payload": map[string]any{"channel": "app_signals", "app": map[string]any{"id": "app_1"}, "message": message},
+		"headers":        map[string]any{"webhook-timestamp": strconv.FormatInt(now.Unix(), 10)},
+		"requestContext": map[string]any{"requestTimeEpoch": now.UnixMilli()}}
 }
 
 // TestWebhookChecksIds runs the webhook machine with job verify and

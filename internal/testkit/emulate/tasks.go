@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -129,6 +130,9 @@ type ecsParams struct {
 		}
 	}
 	Overrides struct {
+		// Cpu and Memory are the task-level size (CPU units, MiB), ""
+		// for the task definition's.
+		Cpu, Memory        string
 		ContainerOverrides []containerOverride
 	}
 }
@@ -188,8 +192,41 @@ func checkRunTask(input json.RawMessage) (containerOverride, json.RawMessage, er
 		return containerOverride{}, nil, &taskError{"ECS.InvalidParameterException", fmt.Sprintf("Container Overrides length must be at most %d", overridesLimit)}
 	case len(p.Overrides.ContainerOverrides) != 1 || p.Overrides.ContainerOverrides[0].Name != containerName:
 		return containerOverride{}, nil, &taskError{"ECS.InvalidParameterException", "Override for container named " + containerName + " expected"}
+	case !fargateSize(p.Overrides.Cpu, p.Overrides.Memory):
+		return containerOverride{}, nil, &taskError{"ECS.ClientException", fmt.Sprintf("No Fargate configuration exists for given values: %s CPU, %s memory.", p.Overrides.Cpu, p.Overrides.Memory)}
 	}
 	return p.Overrides.ContainerOverrides[0], raw.Overrides, nil
+}
+
+// fargateSize reports whether a task-level override is one of Fargate's
+// CPU/memory combinations (Linux; both empty: the task definition's
+// size), as ECS checks them: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+func fargateSize(cpu, memory string) bool {
+	if cpu == "" && memory == "" {
+		return true
+	}
+	mib, err := strconv.Atoi(memory)
+	if err != nil || strconv.Itoa(mib) != memory {
+		return false
+	}
+	in := func(lo, hi, step int) bool { return mib >= lo && mib <= hi && (mib-lo)%step == 0 }
+	switch cpu {
+	case "256":
+		return mib == 512 || mib == 1024 || mib == 2048
+	case "512":
+		return in(1024, 4096, 1024)
+	case "1024":
+		return in(2048, 8192, 1024)
+	case "2048":
+		return in(4096, 16384, 1024)
+	case "4096":
+		return in(8192, 30720, 1024)
+	case "8192":
+		return in(16384, 61440, 4096)
+	case "16384":
+		return in(32768, 122880, 8192)
+	}
+	return false
 }
 
 // containerEnv returns the container's environment (the task
@@ -274,14 +311,16 @@ type ecsTask struct{ ID, ARN string }
 // description, or States.TaskFailed with it as the Cause when the
 // container exited non-zero.
 func taskResult(t ecsTask, res containerRun, overrides json.RawMessage) (any, error) {
+	size := struct{ Cpu, Memory string }{"1024", "2048"} // the task definition's, unless overridden
+	_ = json.Unmarshal(overrides, &size)
 	task := map[string]any{
 		"TaskArn":           t.ARN,
 		"ClusterArn":        clusterArn,
 		"TaskDefinitionArn": fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:1", Region, AccountID, taskFamily),
 		"LaunchType":        "FARGATE",
 		"PlatformVersion":   "1.4.0",
-		"Cpu":               "1024",
-		"Memory":            "2048",
+		"Cpu":               size.Cpu,
+		"Memory":            size.Memory,
 		"Group":             "family:" + taskFamily,
 		"StartedBy":         "AWS Step Functions",
 		"LastStatus":        "STOPPED",
