@@ -12,9 +12,8 @@ import (
 // TestWebhookPrecheck runs the webhook machine's first states on inputs
 // the gateway lets through: a request whose body is not JSON or whose
 // webhook-timestamp is no number of seconds within 5 minutes of its
-// receipt ends before any Task (so no verify task starts): as WebhookJunk,
-// or, for a timestamp that is no number, with the intrinsics' runtime
-// error; a plausible one reaches Verify.
+// receipt ends as WebhookJunk before any Task (so no verify task starts);
+// a plausible one reaches Verify.
 func TestWebhookPrecheck(t *testing.T) {
 	b := startBareEngine(t, func(state string, _ json.RawMessage) (any, string) { return nil, "Test.Stop" })
 	def := substituted(t, Webhook)
@@ -49,18 +48,19 @@ func TestWebhookPrecheck(t *testing.T) {
 		"in milliseconds":        input(strconv.FormatInt(received, 10), received, true),
 		"negative":               input("-"+secs(0), received, true),
 		"zero":                   input("0", received, true),
+		"empty":                  input("", received, true),
+		"a word":                 input("soon", received, true),
+		"a JSON string":          input(`"`+secs(0)+`"`, received, true),
+		"a JSON array":           input("["+secs(0)+"]", received, true),
+		"two numbers":            input(secs(0)+" 1", received, true),
+		"null":                   input("null", received, true),
+		"a leading zero":         input("0"+secs(0), received, true),
+		"a fraction":             input(secs(0)+".5", received, true),
+		"an exponent":            input("1.7e9", received, true),
+		"past 32 bits":           input("99999999999999999999", received, true),
 	} {
 		d, tasks := b.run(def, in)
 		require.Equal(t, "WebhookJunk", d.Error, "%s: %s", name, d.Cause)
-		require.Empty(t, tasks, name)
-	}
-	for name, ts := range map[string]string{
-		"empty": "", "a word": "soon", "a JSON string": `"` + secs(0) + `"`, "a JSON array": "[" + secs(0) + "]",
-		"two numbers": secs(0) + " 1", "null": "null",
-	} {
-		d, tasks := b.run(def, input(ts, received, true))
-		require.NotEmpty(t, d.Error, name) // the engine's parse error; AWS's is a States.Runtime
-		require.NotContains(t, d.Error, "Test.", name)
 		require.Empty(t, tasks, name)
 	}
 }
