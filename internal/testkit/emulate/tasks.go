@@ -242,6 +242,14 @@ func (s *Stack) runContainer(req taskRequest, args, env []string, timeout time.D
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = io.MultiWriter(&stderr, stderrOrDiscard(s.opts.Stderr))
+	if d := s.opts.TaskStartDelay; d > 0 {
+		// Provisioning (ENI, image pull), as Fargate takes before the container starts.
+		select {
+		case <-time.After(d):
+		case <-runCtx.Done():
+			return containerRun{}, &taskError{"ECS.AmazonECSException", "the task was stopped before it started: " + runCtx.Err().Error()}
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return containerRun{}, &taskError{"ECS.AmazonECSException", "start the job: " + err.Error()}
