@@ -104,6 +104,9 @@ type Stack struct {
 	queue      []Message
 	tasks      []TaskRun
 	procs      map[string]map[int]*os.Process // running job processes by execution ARN
+
+	histMu  sync.Mutex
+	history []TaskEvent // TaskEvents
 }
 
 type machine struct {

@@ -73,8 +73,10 @@ func (s *Stack) hubHandler() http.Handler {
 			}
 			reply = map[string]any{"error": te.Name, "cause": te.Cause}
 			s.logf("%s %s: %s %s", shortArn(req.ExecutionArn), req.State, te.Name, truncate(te.Cause, 300))
+			s.recordTask(req, nil, te)
 		} else {
 			s.logf("%s %s: ok", shortArn(req.ExecutionArn), req.State)
+			s.recordTask(req, out, nil)
 		}
 		writeJSON(w, http.StatusOK, reply)
 	})
