@@ -109,7 +109,9 @@ var _ = Describe("Packaging failures", func() {
 
 	Describe("when the export never finishes", Ordered, func() {
 		var st *emulate.Stack
-		BeforeAll(func() { st = startStack(emulate.Options{ExportTimeoutSeconds: 3, ExportFirstPollSeconds: 1, ExportMaxPollSeconds: 1}) })
+		BeforeAll(func() {
+			st = startStack(emulate.Options{ExportTimeoutSeconds: 3, ExportFirstPollSeconds: 1, ExportMaxPollSeconds: 1})
+		})
 
 		It("fails with ExportTimeout after ExportTimeoutSeconds of polling", func() {
 			entry := newEntryID()
