@@ -50,8 +50,8 @@ type Options struct {
 	// Bucket, Prefix, CatalogHost: where packages go and how they are linked.
 	Bucket, Prefix, CatalogHost string
 	// ExportFirstPollSeconds, ExportMaxPollSeconds and ExportTimeoutSeconds
-	// are the packaging machine's export poll settings (defaults 1, 4 and
-	// 60); with WaitMs set, a poll waits WaitMs.
+	// are the packaging machine's export poll settings (defaults 1, the
+	// first, and 60); with WaitMs set, a poll waits WaitMs.
 	ExportFirstPollSeconds, ExportMaxPollSeconds, ExportTimeoutSeconds int
 	// WaitMs replaces every Wait state's duration (default 50 ms; negative:
 	// the states' own durations, for measurements); RetryMs every retry
@@ -286,7 +286,10 @@ func setDefaults(o *Options) {
 		o.ExportFirstPollSeconds = 1
 	}
 	if o.ExportMaxPollSeconds == 0 {
-		o.ExportMaxPollSeconds = 4
+		// With WaitMs, a wait takes WaitMs however much it counts towards
+		// ExportTimeoutSeconds: doubling waits would reach the timeout
+		// after a few quick polls. Tests of the backoff set both.
+		o.ExportMaxPollSeconds = o.ExportFirstPollSeconds
 	}
 	if o.ExportTimeoutSeconds == 0 {
 		o.ExportTimeoutSeconds = 60
