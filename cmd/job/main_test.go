@@ -67,7 +67,7 @@ func baseEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") || k == "DOWNLOAD_URL" || k == "REGISTRY" || k == "PACKAGE_NAME" || k == "LOCAL_DIR" {
+		if strings.HasPrefix(k, "AWS_") || k == "DOWNLOAD_URL" || k == "EXPORT_TASK_ID" || k == "REGISTRY" || k == "PACKAGE_NAME" || k == "LOCAL_DIR" {
 			continue
 		}
 		env = append(env, kv)

@@ -109,7 +109,9 @@ var _ = Describe("Packaging failures", func() {
 
 	Describe("when the export never finishes", Ordered, func() {
 		var st *emulate.Stack
-		BeforeAll(func() { st = startStack(emulate.Options{ExportTimeoutSeconds: 3, ExportPollSeconds: 1}) })
+		BeforeAll(func() {
+			st = startStack(emulate.Options{ExportTimeoutSeconds: 3, ExportFirstPollSeconds: 1, ExportMaxPollSeconds: 1})
+		})
 
 		It("fails with ExportTimeout after ExportTimeoutSeconds of polling", func() {
 			entry := newEntryID()
@@ -122,7 +124,7 @@ var _ = Describe("Packaging failures", func() {
 					polls++
 				}
 			}
-			Expect(polls).To(Equal(3), "one poll per ExportPollSeconds until ExportTimeoutSeconds")
+			Expect(polls).To(Equal(3), "one poll per second (first and longest wait 1 s) until ExportTimeoutSeconds")
 			Expect(exportTasks(st, p.ARN)).To(BeEmpty())
 			Expect(packageKeys(st, entry)).To(ConsistOf(metadataOnly))
 			expectNoMessage(st, entry)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/pflag"
 
+	"benchling-webhook/internal/benchling"
 	"benchling-webhook/internal/emf"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/export"
@@ -26,9 +27,12 @@ import (
 
 var exportCommand = command{
 	name:     "export",
-	synopsis: "job export --download-url URL (--registry BUCKET --package-name PREFIX | --local-dir DIR) [flags]",
-	about:    "Streams a Benchling export ZIP into S3 under <package-name>/, entry by entry.\n",
-	envFlag:  flagDownloadURL,
+	synopsis: "job export (--export-task-id ID | --download-url URL) (--registry BUCKET --package-name PREFIX | --local-dir DIR) [flags]",
+	about: "Streams a Benchling export ZIP into S3 under <package-name>/, entry by entry.\n" +
+		"With --export-task-id it asks Benchling for the export's download link itself (--benchling-base-url,\n" +
+		"--benchling-client-id and " + envClientSecret + "), and again when the link has expired, so the link\n" +
+		"(a read capability) is in no flag, environment override or log; the packaging machine runs it so.\n",
+	envFlag: flagDownloadURL,
 	newOpts: func(fs *pflag.FlagSet, _ Env) opts {
 		o := &exportOpts{}
 		o.exportVars.bind(fs)
@@ -39,6 +43,9 @@ var exportCommand = command{
 // exportVars holds the raw flag values of "job export".
 type exportVars struct {
 	downloadURL      string
+	exportTaskID     string
+	benchlingURL     string
+	clientID         string
 	registry         string
 	packageName      string
 	localDir         string
@@ -64,6 +71,9 @@ type exportOpts struct {
 	prefix string
 	// catalog is --catalog-host as quiltpkg.CheckCatalogHost returns it.
 	catalog string
+	// secret is the Benchling app's client secret (envClientSecret), with
+	// --export-task-id.
+	secret string
 }
 
 // minPartSize is S3's minimum multipart part size.
@@ -76,7 +86,10 @@ func (v *exportVars) bind(fs *pflag.FlagSet) {
 	// An entry up to one part is a small one: --part-size is the
 	// extractor's SmallEntry, and so shares its default.
 	v.partSize, v.maxBytes, v.bufferMemory = extract.DefaultSmallEntry, extract.DefaultMaxTotalBytes, extract.DefaultBufferMemory
-	fs.StringVar(&v.downloadURL, flagDownloadURL, "", "The export ZIP: an https URL (Benchling's presigned S3 link), or a local path or file:// URL. Required.")
+	fs.StringVar(&v.downloadURL, flagDownloadURL, "", "The export ZIP: an https URL (Benchling's presigned S3 link), or a local path or file:// URL. This or --export-task-id is required.")
+	fs.StringVar(&v.exportTaskID, flagExportTaskID, "", "Benchling's export task id (POST /api/v2/exports' taskId): the link is read from GET /api/v2/tasks/{id}, and read again when it has expired. Needs --benchling-base-url, --benchling-client-id and "+envClientSecret+".")
+	fs.StringVar(&v.benchlingURL, flagBenchlingBaseURL, "", "The Benchling tenant's URL, https://TENANT.benchling.com, with --export-task-id.")
+	fs.StringVar(&v.clientID, flagBenchlingClientID, "", "The Benchling app's OAuth client id, with --export-task-id; its secret comes from "+envClientSecret+" only.")
 	fs.StringVar(&v.registry, flagRegistry, "", "The S3 bucket that receives the files. Required unless --local-dir is given.")
 	fs.StringVar(&v.packageName, flagPackageName, "", `The Quilt package name, <prefix>/<entry id> such as "benchling/etr_123" (prefix: letters, digits, '_' or '-'): entries land at <package-name>/<entry path>. Required with --registry; optional with --local-dir.`)
 	fs.StringVar(&v.localDir, flagLocalDir, "", "Write the files below this folder instead of S3, at <local-dir>/<package-name>/<entry path>.")
@@ -95,11 +108,20 @@ func (v *exportVars) bind(fs *pflag.FlagSet) {
 
 // validate checks the whole configuration before any I/O and normalises
 // the package name and the catalog host.
-func (o *exportOpts) validate(*session, []string) error {
+func (o *exportOpts) validate(s *session, _ []string) error {
 	v := &o.exportVars
 	var errs []error
-	if v.downloadURL == "" {
-		errs = append(errs, fmt.Errorf("--%s (or %s) is required", flagDownloadURL, envName(flagDownloadURL)))
+	switch {
+	case v.downloadURL == "" && v.exportTaskID == "":
+		errs = append(errs, fmt.Errorf("--%s (or %s) or --%s (or %s) is required", flagExportTaskID, envName(flagExportTaskID), flagDownloadURL, envName(flagDownloadURL)))
+	case v.downloadURL != "" && v.exportTaskID != "":
+		errs = append(errs, fmt.Errorf("give --%s or --%s, not both", flagExportTaskID, flagDownloadURL))
+	case v.exportTaskID != "":
+		var env Env
+		if s != nil {
+			env = s.Env
+		}
+		errs = append(errs, o.validateTask(env)...)
 	}
 	switch {
 	case v.localDir == "" && v.registry == "":
@@ -154,6 +176,28 @@ func (o *exportOpts) validate(*session, []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateTask checks what --export-task-id needs: a task id of Benchling's
+// shape, the tenant, the client id and the secret.
+func (o *exportOpts) validateTask(env Env) []error {
+	v := &o.exportVars
+	var errs []error
+	if err := benchling.CheckTaskID(v.exportTaskID); err != nil {
+		errs = append(errs, exitcode.Wrap(fmt.Errorf("--%s: %w", flagExportTaskID, err), exitcode.BadInput))
+	}
+	for _, f := range []struct{ val, flag string }{{v.benchlingURL, flagBenchlingBaseURL}, {v.clientID, flagBenchlingClientID}} {
+		if f.val == "" {
+			errs = append(errs, fmt.Errorf("--%s (or %s) is required with --%s", f.flag, envName(f.flag), flagExportTaskID))
+		}
+	}
+	if env.Lookup != nil {
+		o.secret, _ = env.Lookup(envClientSecret)
+	}
+	if o.secret == "" {
+		errs = append(errs, fmt.Errorf("the environment variable %s (the Benchling app's client secret) is required with --%s", envClientSecret, flagExportTaskID))
+	}
+	return errs
 }
 
 // exportResult is the last stdout line. It keeps the old Lambda's shape,
@@ -247,7 +291,29 @@ func (o *exportOpts) export(ctx context.Context, s *session) (export.Result, err
 	defer stop()
 	cfg := o.config(st, &progress, s)
 	cfg.Extracted = stop // the bar's last line comes before the README's log line
+	if o.exportTaskID != "" {
+		if cfg.Source, cfg.Refresh, err = o.taskLink(ctx, s); err != nil {
+			return export.Result{}, err
+		}
+	}
 	return export.Run(ctx, cfg)
+}
+
+// taskLink asks Benchling for the download link of --export-task-id, and
+// returns it with the function that asks again (for an expired link). The
+// link goes to the download only: never to a log line or an error.
+func (o *exportOpts) taskLink(ctx context.Context, s *session) (string, func(context.Context) (string, error), error) {
+	client, err := benchling.New(benchling.Config{BaseURL: strings.TrimRight(o.benchlingURL, "/"), ClientID: o.clientID, ClientSecret: o.secret, Logger: s.log})
+	if err != nil {
+		return "", nil, err
+	}
+	ask := func(ctx context.Context) (string, error) { return client.ExportDownloadURL(ctx, o.exportTaskID) }
+	link, err := ask(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("read export task %s: %w", o.exportTaskID, err)
+	}
+	s.log.Info("download link read from Benchling", "task", o.exportTaskID)
+	return link, ask, nil
 }
 
 // newStore opens the export's destination: a folder with --local-dir,

@@ -16,6 +16,7 @@ import (
 // line wins over its variable.
 const (
 	flagDownloadURL      = "download-url"
+	flagExportTaskID     = "export-task-id" // job export: the link is asked of Benchling (with the tenant flags)
 	flagRegistry         = "registry"
 	flagPackageName      = "package-name"
 	flagLocalDir         = "local-dir"

@@ -55,6 +55,9 @@ type Config struct {
 	// Source is the export ZIP: an https URL (Benchling's presigned S3
 	// link), or a local path or file:// URL.
 	Source string
+	// Refresh, if set, is asked for a new Source URL when the current one
+	// is refused (an expired link); see [httprange.Options.Refresh].
+	Refresh func(ctx context.Context) (string, error)
 	// Store receives the files: a [store.S3] for Registry, a [store.Dir]
 	// for LocalDir. Build the S3 one with [ContentType] when Readme is set.
 	Store Store
@@ -136,6 +139,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	src, err := httprange.Open(ctx, c.Source, httprange.Options{
 		MaxSpool: c.Extract.MaxTotalBytes,
 		Logger:   log,
+		Refresh:  c.Refresh,
 	})
 	if err != nil {
 		t.end()

@@ -48,6 +48,14 @@ type Options struct {
 	InitialBackoff, MaxBackoff time.Duration
 	// Logger receives one line per retry. Default: discard.
 	Logger *slog.Logger
+	// Refresh, if set, is asked for a new URL when the server refuses the
+	// current one with 403 (an expired presigned link), at most
+	// MaxRefreshes times in the Source's life (default 3); the request is
+	// then sent again to the new URL. The file must stay the same: its
+	// ETag and size are checked as on every request.
+	Refresh func(ctx context.Context) (string, error)
+	// MaxRefreshes bounds the calls to Refresh. Default 3.
+	MaxRefreshes int
 }
 
 func (o *Options) setDefaults() {
@@ -78,6 +86,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxRefreshes <= 0 {
+		o.MaxRefreshes = 3
+	}
 }
 
 // Stats counts the traffic of a Source. Safe for concurrent use.
@@ -92,10 +103,14 @@ type Stats struct {
 // use. Close it to remove the spool file, if any.
 type Source struct {
 	ctx  context.Context
-	url  string
 	opts Options
+
 	size int64
 	etag string
+
+	urlMu     sync.Mutex // guards url and refreshes
+	url       string     // read with currentURL: Refresh may replace it
+	refreshes int
 
 	file *os.File // local file or spool; nil when reading over HTTP
 	temp bool     // file is a spool to remove on Close

@@ -1,6 +1,7 @@
 package httprange
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -29,3 +30,36 @@ func redact(raw string) string {
 // Redact returns raw without its query string and user info, for logs:
 // a presigned URL's query holds its credentials.
 func Redact(raw string) string { return redact(raw) }
+
+// errNoMoreRefreshes ends a download whose link was refused more often
+// than Options.MaxRefreshes allows.
+var errNoMoreRefreshes = errors.New("httprange: no more new links")
+
+// currentURL is the URL requests go to now.
+func (s *Source) currentURL() string {
+	s.urlMu.Lock()
+	defer s.urlMu.Unlock()
+	return s.url
+}
+
+// refresh replaces the refused URL old with a new one from Options.Refresh,
+// once: when another request has replaced it meanwhile, that URL is used.
+// The URL is never logged nor put in an error.
+func (s *Source) refresh(ctx context.Context, old string) (string, error) {
+	s.urlMu.Lock()
+	defer s.urlMu.Unlock()
+	if s.url != old {
+		return s.url, nil
+	}
+	if s.refreshes >= s.opts.MaxRefreshes {
+		return "", errNoMoreRefreshes
+	}
+	s.refreshes++
+	s.opts.Logger.Warn("download link refused; asking for a new one", "refresh", s.refreshes, "max", s.opts.MaxRefreshes)
+	u, err := s.opts.Refresh(ctx)
+	if err != nil {
+		return "", err
+	}
+	s.url = u
+	return u, nil
+}

@@ -19,7 +19,8 @@ import (
 // errors with backoff. The caller closes the body of a 200 or 206 answer.
 func (s *Source) get(ctx context.Context, rangeHeader string) (*http.Response, error) {
 	op := func() (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+		u := s.currentURL()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return nil, backoff.Permanent(exitcode.Wrap(fmt.Errorf("httprange: build request: %w", err), exitcode.Usage))
 		}
@@ -38,6 +39,16 @@ func (s *Source) get(ctx context.Context, rangeHeader string) (*http.Response, e
 		case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 			drain(resp)
 			return nil, backoff.Permanent(errUnsatisfiable)
+		case resp.StatusCode == http.StatusForbidden && s.opts.Refresh != nil:
+			detail := errorDetail(resp)
+			refused := fmt.Errorf("%w: %s%s", ErrLinkExpired, resp.Status, detail)
+			if _, err := s.refresh(ctx, u); err != nil {
+				if errors.Is(err, errNoMoreRefreshes) {
+					return nil, backoff.Permanent(fmt.Errorf("%w (after %d new links)", refused, s.opts.MaxRefreshes))
+				}
+				return nil, backoff.Permanent(fmt.Errorf("httprange: ask for a new download link after %s%s: %w", resp.Status, detail, err))
+			}
+			return nil, backoff.RetryAfter(0) // at once, to the new link
 		case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 			detail := errorDetail(resp)
 			return nil, backoff.Permanent(fmt.Errorf("%w: %s%s", ErrLinkExpired, resp.Status, detail))

@@ -18,7 +18,7 @@ func (s *Source) spool(resp *http.Response) error {
 	if resp.ContentLength > s.opts.MaxSpool {
 		return fmt.Errorf("%w: the server announces %d bytes, the limit is %d", ErrTooLarge, resp.ContentLength, s.opts.MaxSpool)
 	}
-	s.opts.Logger.Info("server ignores Range requests; spooling the download to a temporary file", "url", redact(s.url))
+	s.opts.Logger.Info("server ignores Range requests; spooling the download to a temporary file", "url", redact(s.currentURL()))
 	f, err := os.CreateTemp(s.opts.TempDir, "export-*.zip")
 	if err != nil {
 		return exitcode.Wrap(fmt.Errorf("httprange: create spool file: %w", err), exitcode.Internal)

@@ -21,7 +21,7 @@ var deployedPlaceholders = map[string][]string{
 	Webhook: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "BucketName", "CatalogHost", "ClusterArn",
 		"ContainerName", "PackagePrefix", "PackagingStateMachineArn", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
 	Packaging: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "ClusterArn", "ContainerName",
-		"ExportPollSeconds", "ExportTimeoutSeconds", "PackagePrefix", "PackagerQueueUrl", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
+		"ExportFirstPollSeconds", "ExportMaxPollSeconds", "ExportTimeoutSeconds", "PackagePrefix", "PackagerQueueUrl", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
 }
 
 // sampleValues are deployment-like values for every placeholder.
@@ -33,7 +33,8 @@ var sampleValues = map[string]string{
 	"CatalogHost":              "catalog.example.com",
 	"ClusterArn":               "arn:aws:ecs:us-east-1:123456789012:cluster/benchling-dev-Cluster-abc",
 	"ContainerName":            "job",
-	"ExportPollSeconds":        "30",
+	"ExportFirstPollSeconds":   "2",
+	"ExportMaxPollSeconds":     "30",
 	"ExportTimeoutSeconds":     "1800",
 	"PackagePrefix":            "benchling",
 	"PackagerQueueUrl":         "https://sqs.us-east-1.amazonaws.com/123456789012/quilt-PackagerQueue",

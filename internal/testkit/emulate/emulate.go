@@ -49,12 +49,18 @@ type Options struct {
 	JobBinary string
 	// Bucket, Prefix, CatalogHost: where packages go and how they are linked.
 	Bucket, Prefix, CatalogHost string
-	// ExportPollSeconds and ExportTimeoutSeconds are the packaging machine's
-	// settings (defaults 1 and 60); with WaitMs set, a poll waits WaitMs.
-	ExportPollSeconds, ExportTimeoutSeconds int
-	// WaitMs replaces every Wait state's duration (default 50 ms); RetryMs
-	// every retry interval (default 20 ms), so tests do not sleep for minutes.
+	// ExportFirstPollSeconds, ExportMaxPollSeconds and ExportTimeoutSeconds
+	// are the packaging machine's export poll settings (defaults 1, the
+	// first, and 60); with WaitMs set, a poll waits WaitMs.
+	ExportFirstPollSeconds, ExportMaxPollSeconds, ExportTimeoutSeconds int
+	// WaitMs replaces every Wait state's duration (default 50 ms; negative:
+	// the states' own durations, for measurements); RetryMs every retry
+	// interval (default 20 ms), so tests do not sleep for minutes.
 	WaitMs, RetryMs int
+	// TaskStartDelay is how long each ecs:runTask.sync waits before its
+	// container starts, as Fargate takes to provision a task (ENI, image
+	// pull); default 0. See docs/performance.md, "Webhook to Quilt message".
+	TaskStartDelay time.Duration
 	// AllowedIPs is the verify task's ALLOWED_IPS ("" = all).
 	AllowedIPs string
 	// MaxBody is the verify task's MAX_BODY ("" = the job's default).
@@ -98,6 +104,9 @@ type Stack struct {
 	queue      []Message
 	tasks      []TaskRun
 	procs      map[string]map[int]*os.Process // running job processes by execution ARN
+
+	histMu  sync.Mutex
+	history []TaskEvent // TaskEvents
 }
 
 type machine struct {
@@ -230,7 +239,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"CatalogHost":              opts.CatalogHost,
 		"PackagingStateMachineArn": machineArn(Packaging),
 		"PackagerQueueUrl":         queueURL,
-		"ExportPollSeconds":        strconv.Itoa(opts.ExportPollSeconds),
+		"ExportFirstPollSeconds":   strconv.Itoa(opts.ExportFirstPollSeconds),
+		"ExportMaxPollSeconds":     strconv.Itoa(opts.ExportMaxPollSeconds),
 		"ExportTimeoutSeconds":     strconv.Itoa(opts.ExportTimeoutSeconds),
 	}
 	s.machines = map[string]machine{}
@@ -276,8 +286,14 @@ func setDefaults(o *Options) {
 	if o.CatalogHost == "" {
 		o.CatalogHost = "catalog.example.com"
 	}
-	if o.ExportPollSeconds == 0 {
-		o.ExportPollSeconds = 1
+	if o.ExportFirstPollSeconds == 0 {
+		o.ExportFirstPollSeconds = 1
+	}
+	if o.ExportMaxPollSeconds == 0 {
+		// With WaitMs, a wait takes WaitMs however much it counts towards
+		// ExportTimeoutSeconds: doubling waits would reach the timeout
+		// after a few quick polls. Tests of the backoff set both.
+		o.ExportMaxPollSeconds = o.ExportFirstPollSeconds
 	}
 	if o.ExportTimeoutSeconds == 0 {
 		o.ExportTimeoutSeconds = 60
@@ -392,13 +408,22 @@ func (s *Stack) startExecution(ctx context.Context, machineName, name string, in
 	}
 	err := s.engine.post(ctx, "/start", map[string]any{
 		"arn": arn, "definition": m.definition, "input": input, "context": context,
-		"waitMs": s.opts.WaitMs, "retryMs": s.opts.RetryMs,
+		"waitMs": waitMs(s.opts.WaitMs), "retryMs": s.opts.RetryMs,
 	})
 	if err != nil {
 		s.finish(engineDone{ARN: arn, Status: "FAILED", Error: "States.Runtime", Cause: err.Error()})
 		return arn, err
 	}
 	return arn, nil
+}
+
+// waitMs is the engine's Wait override: none (the states' own durations)
+// for a negative Options.WaitMs.
+func waitMs(ms int) any {
+	if ms < 0 {
+		return nil
+	}
+	return ms
 }
 
 // ValidExecutionName applies Step Functions' rules: 1–80 characters, none

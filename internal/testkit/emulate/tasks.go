@@ -74,8 +74,10 @@ func (s *Stack) hubHandler() http.Handler {
 			}
 			reply = map[string]any{"error": te.Name, "cause": te.Cause}
 			s.logf("%s %s: %s %s", shortArn(req.ExecutionArn), req.State, te.Name, truncate(te.Cause, 300))
+			s.recordTask(req, nil, te)
 		} else {
 			s.logf("%s %s: ok", shortArn(req.ExecutionArn), req.State)
+			s.recordTask(req, out, nil)
 		}
 		writeJSON(w, http.StatusOK, reply)
 	})
@@ -279,6 +281,14 @@ func (s *Stack) runContainer(req taskRequest, args, env []string, timeout time.D
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = io.MultiWriter(&stderr, stderrOrDiscard(s.opts.Stderr))
+	if d := s.opts.TaskStartDelay; d > 0 {
+		// Provisioning (ENI, image pull), as Fargate takes before the container starts.
+		select {
+		case <-time.After(d):
+		case <-runCtx.Done():
+			return containerRun{}, &taskError{"ECS.AmazonECSException", "the task was stopped before it started: " + runCtx.Err().Error()}
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return containerRun{}, &taskError{"ECS.AmazonECSException", "start the job: " + err.Error()}

@@ -42,7 +42,7 @@ type task struct {
 	entryID string
 	spec    ExportSpec
 	done    time.Time // end of RUNNING
-	dl      *download // set when SUCCEEDED was first reported
+	dl      *download // set when SUCCEEDED was first reported; replaced once expired
 }
 
 // download is one presigned download URL.
@@ -70,6 +70,32 @@ func (s *Server) ExpireDownloads(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noDownloads = on
+}
+
+// ExpireIssuedDownloads makes every download URL issued so far answer 403
+// "Request has expired" from now on. Unlike [Server.ExpireDownloads] the
+// next getTask of a finished task answers with a new, valid URL.
+func (s *Server) ExpireIssuedDownloads() {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.downloads {
+		if now.Before(d.expires) {
+			d.expires = now
+		}
+	}
+}
+
+// DownloadURLs returns every download URL issued so far, in full (their
+// signatures included), for tests that check a URL leaked nowhere.
+func (s *Server) DownloadURLs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.downloads))
+	for _, d := range s.downloads {
+		out = append(out, s.downloadURL(d))
+	}
+	return out
 }
 
 // handleExport implements POST /api/v2/exports (operation exportItem:
@@ -139,8 +165,13 @@ func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {
 		resp.Status = "FAILED"
 		resp.Message = "Export of " + t.entryID + " failed: the sandbox was told to fail it."
 	default:
-		if t.dl == nil {
-			t.dl = s.newDownload(t)
+		switch {
+		case t.dl == nil:
+			t.dl = s.newDownload(t, t.done)
+		case !now.Before(t.dl.expires):
+			// Once a link has expired, asking again presigns a new one
+			// (an assumption: Benchling documents no renewal).
+			t.dl = s.newDownload(t, now)
 		}
 		resp.Status = "SUCCEEDED"
 		resp.Response = &struct {
@@ -155,16 +186,16 @@ func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// newDownload registers the download of a finished task. The URL is
-// issued when the task finished, so its expiry does not depend on when it
-// was polled. s.mu must be held.
-func (s *Server) newDownload(t *task) *download {
+// newDownload registers a download of a finished task, issued at issued:
+// the first one when the task finished, so its expiry does not depend on
+// when it was polled. s.mu must be held.
+func (s *Server) newDownload(t *task, issued time.Time) *download {
 	d := &download{
 		token:   randomText(),
 		entryID: t.entryID,
 		zip:     t.spec.Zip,
 		sig:     randomHex(32),
-		issued:  t.done.UTC(),
+		issued:  issued.UTC(),
 	}
 	d.expires = d.issued.Add(s.opts.DownloadTTL)
 	s.downloads[d.token] = d
@@ -193,6 +224,10 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	d, ok := s.downloads[r.PathValue("token")]
 	expiredAll := s.noDownloads
+	var expires time.Time
+	if ok {
+		expires = d.expires // ExpireIssuedDownloads may change it
+	}
 	s.mu.Unlock()
 	sig := r.URL.Query().Get("X-Amz-Signature")
 	switch {
@@ -208,12 +243,12 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 			Message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
 		})
 		return
-	case expiredAll || !now.Before(d.expires):
+	case expiredAll || !now.Before(expires):
 		writeS3Error(w, r, http.StatusForbidden, faultserver.S3Error{
 			Code:       "AccessDenied",
 			Message:    "Request has expired",
 			XAmzExpire: strconv.Itoa(int(s.opts.DownloadTTL / time.Second)),
-			Expires:    d.expires.UTC().Format("2006-01-02T15:04:05Z"),
+			Expires:    expires.UTC().Format("2006-01-02T15:04:05Z"),
 			ServerTime: now.UTC().Format("2006-01-02T15:04:05Z"),
 		})
 		return
