@@ -226,8 +226,9 @@ func TestRefusedMessages(t *testing.T) {
 	assert.Empty(t, objs.Contents, "and no package")
 }
 
+// testConfigYAML requires a workflow by default: is_workflow_required
+// is absent.
 const testConfigYAML = `version: "1"
-is_workflow_required: true
 workflows:
   benchling:
     name: Benchling entries
@@ -289,7 +290,7 @@ func TestWorkflows(t *testing.T) {
 
 	// Not required: a message without a workflow is packaged, with the
 	// default workflow if the config names one.
-	st.put(t, WorkflowConfigKey, strings.Replace(testConfigYAML, "is_workflow_required: true", "is_workflow_required: false\ndefault_workflow: benchling", 1))
+	st.put(t, WorkflowConfigKey, strings.Replace(testConfigYAML, "workflows:", "is_workflow_required: false\ndefault_workflow: benchling\nworkflows:", 1))
 	def := st.send(t, ourMessage)
 	require.NoError(t, def.Err)
 	none := st.send(t, withWorkflow(ourMessage, ""))
