@@ -84,6 +84,32 @@ type Packager struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever results grows
 	results []Result
+	ignore  []func(body string) bool
+}
+
+// ErrIgnored is the Err of a message [Packager.Ignore] matched: Quilt
+// never answered it (no package, no event).
+var ErrIgnored = errors.New("quiltstub: message ignored, as a packager that never answers would")
+
+// Ignore makes the packager drop every later message for which match
+// returns true, as a Quilt stack that is down or never answers would:
+// nothing is built and no event is put; the result's Err is
+// [ErrIgnored]. Use it for the "no revision arrives" cases.
+func (p *Packager) Ignore(match func(body string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ignore = append(p.ignore, match)
+}
+
+func (p *Packager) ignored(body string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.ignore {
+		if m(body) {
+			return true
+		}
+	}
+	return false
 }
 
 // New starts a packager.
@@ -154,7 +180,10 @@ func (p *Packager) run() {
 		case <-p.ctx.Done():
 			return
 		case body := <-p.queue:
-			r := p.process(p.ctx, body)
+			r := Result{Body: body, Err: ErrIgnored}
+			if !p.ignored(body) {
+				r = p.process(p.ctx, body)
+			}
 			p.mu.Lock()
 			p.results = append(p.results, r)
 			close(p.changed)

@@ -200,6 +200,16 @@ func TestSkipUnchanged(t *testing.T) {
 	assert.Len(t, st.events, 1)
 }
 
+func TestIgnore(t *testing.T) {
+	st := newStack(t, Options{})
+	st.put(t, "benchling/etr_1/entry.json", `{}`)
+	st.p.Ignore(func(body string) bool { return strings.Contains(body, "etr_1") })
+	r := st.send(t, ourMessage)
+	assert.ErrorIs(t, r.Err, ErrIgnored)
+	assert.Empty(t, r.TopHash)
+	assert.Empty(t, st.events)
+}
+
 func TestRefusedMessages(t *testing.T) {
 	st := newStack(t, Options{})
 	st.put(t, "benchling/etr_1/entry.json", `{"id":"etr_1"}`)
