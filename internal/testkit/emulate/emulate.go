@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"benchling-webhook/internal/testkit/quiltstub"
 	"benchling-webhook/internal/testkit/s3local"
 	"benchling-webhook/internal/testkit/sandbox"
 	"benchling-webhook/internal/testkit/testenv"
@@ -75,6 +76,9 @@ type Options struct {
 	// BeforeTask, when set, is called before the hub runs each Task state
 	// (and may block, to order one execution's step against another's).
 	BeforeTask func(executionArn, state string)
+	// EventRules is the template whose AWS::Events::Rule resources the
+	// local event bus runs ("" means addons/workflows.yml).
+	EventRules string
 }
 
 // Stack is the running local stack. Its methods are safe for concurrent use.
@@ -107,6 +111,10 @@ type Stack struct {
 
 	histMu  sync.Mutex
 	history []TaskEvent // TaskEvents
+	busEvents  []BusEvent
+
+	rules    []Rule              // the local event bus (eventbus.go)
+	packager *quiltstub.Packager // the Quilt packaging engine stand-in (quilt.go)
 }
 
 type machine struct {
@@ -250,6 +258,9 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			return nil, err
 		}
 		s.machines[name] = m
+	}
+	if err := s.startQuilt(ctx); err != nil {
+		return nil, err
 	}
 	if s.engine, err = startEngine(ctx, engineOptions{
 		dir: opts.Dir, node: node, module: module, hubURL: s.HubURL, stderr: opts.Stderr, idle: engineIdle,
@@ -558,6 +569,7 @@ func (s *Stack) finish(d engineDone) {
 // SIGTERM, as ECS stops a task.
 func (s *Stack) Close() {
 	s.cancel()
+	s.stopQuilt()
 	if s.engine != nil {
 		s.engine.close()
 	}

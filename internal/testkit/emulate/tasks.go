@@ -564,6 +564,7 @@ func (s *Stack) runSendMessage(req taskRequest) (any, error) {
 	s.mu.Lock()
 	s.queue = append(s.queue, Message{QueueURL: p.QueueUrl, MessageID: id, Body: body, Execution: req.ExecutionArn})
 	s.mu.Unlock()
+	s.toPackager(body)
 	return map[string]any{"MessageId": id, "MD5OfMessageBody": hex.EncodeToString(sum[:])}, nil
 }
 

@@ -2,8 +2,10 @@
 // Benchling sandbox, the real state machines on a local engine, the job
 // binary as the ECS task), sends one signed sample webhook through the
 // local API Gateway, waits for both machines to finish, and prints what
-// happened: the executions, the tasks, the S3 keys, the canvas update and
-// the message to the Quilt packager queue.
+// happened: the executions, the tasks, the S3 keys, the canvas updates,
+// the message to the Quilt packager queue, the package the local Quilt
+// stand-in built from it (its top hash) and the event that reached the
+// local event bus.
 package main
 
 import (
@@ -86,6 +88,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "  → %d %s %s\n\n", resp.StatusCode, resp.Status, resp.ExecutionArn)
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	if err := st.WaitAll(wctx); err != nil {
+		return err
+	}
+	// Quilt builds the package asynchronously; its package-revision event
+	// then starts the rule's machine (the canvas status) on the local bus.
+	if _, err := st.Packager().WaitProcessed(wctx, len(st.Messages())); err != nil {
+		return err
+	}
 	if err := st.WaitAll(wctx); err != nil {
 		return err
 	}
@@ -189,5 +199,88 @@ func report(ctx context.Context, out io.Writer, st *emulate.Stack) (failed bool)
 	if len(st.Messages()) == 0 {
 		fmt.Fprintln(out, "  (none)")
 	}
+	reportQuilt(out, st)
 	return failed
+}
+
+// reportQuilt prints what the Quilt packager stand-in built, the events
+// on the local bus and the canvas's status over time.
+func reportQuilt(out io.Writer, st *emulate.Stack) {
+	fmt.Fprintln(out, "\nQuilt packaging engine (local stand-in):")
+	results := st.Packager().Results()
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Fprintf(out, "  no package for s3://%s %s: %v\n", r.Registry, r.Name, r.Err)
+			continue
+		}
+		fmt.Fprintf(out, "  package %s in s3://%s: %d files, revision %s\n", r.Name, r.Registry, len(r.Entries), r.Revision)
+		fmt.Fprintf(out, "  top hash %s\n", r.TopHash)
+	}
+	if len(results) == 0 {
+		fmt.Fprintln(out, "  (nothing to build)")
+	}
+	fmt.Fprintln(out, "\nLocal EventBridge bus:")
+	for _, e := range st.BusEvents() {
+		var ev struct {
+			Source     string `json:"source"`
+			DetailType string `json:"detail-type"`
+			Detail     struct {
+				Handle  string `json:"handle"`
+				TopHash string `json:"topHash"`
+			} `json:"detail"`
+		}
+		_ = json.Unmarshal(e.Event, &ev)
+		fmt.Fprintf(out, "  %s %s %s %s\n", ev.Source, ev.DetailType, ev.Detail.Handle, ev.Detail.TopHash)
+		for _, d := range e.Deliveries {
+			fmt.Fprintf(out, "    → rule %s starts %s: %s", d.Rule, d.Machine, d.ExecutionArn)
+			if d.Err != nil {
+				fmt.Fprintf(out, " (%v)", d.Err)
+			}
+			fmt.Fprintln(out)
+		}
+		if len(e.Deliveries) == 0 {
+			fmt.Fprintln(out, "    (no rule matches)")
+		}
+	}
+	if len(st.BusEvents()) == 0 {
+		fmt.Fprintln(out, "  (no events)")
+	}
+	var history []string
+	for _, c := range st.Benchling.Calls() {
+		if !strings.HasPrefix(c.Path, "/api/v2/app-canvases") || (c.Method != "PATCH" && c.Method != "POST") {
+			continue
+		}
+		var body struct {
+			Blocks []map[string]any `json:"blocks"`
+		}
+		_ = json.Unmarshal(c.Body, &body)
+		for _, b := range body.Blocks {
+			if v, ok := b["value"].(string); ok {
+				if line := statusLine(v); line != "" {
+					history = append(history, line)
+				}
+				break
+			}
+		}
+	}
+	if len(history) > 0 {
+		fmt.Fprintln(out, "\nThe canvas over time:\n  "+strings.Join(history, "\n  → "))
+	}
+}
+
+// statusLine is the canvas's status in its markdown: the first quoted
+// line (the "> NOTE: …" of the status), else the first non-empty line,
+// without its markup.
+func statusLine(md string) string {
+	first := ""
+	for _, l := range strings.Split(md, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, ">") {
+			return strings.TrimSpace(strings.TrimLeft(l, "> "))
+		}
+		if t := strings.TrimSpace(strings.Trim(l, "#*_-")); first == "" && t != "" {
+			first = t
+		}
+	}
+	return first
 }
