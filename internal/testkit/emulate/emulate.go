@@ -108,10 +108,10 @@ type Stack struct {
 	queue      []Message
 	tasks      []TaskRun
 	procs      map[string]map[int]*os.Process // running job processes by execution ARN
+	busEvents  []BusEvent
 
 	histMu  sync.Mutex
 	history []TaskEvent // TaskEvents
-	busEvents  []BusEvent
 
 	rules    []Rule              // the local event bus (eventbus.go)
 	packager *quiltstub.Packager // the Quilt packaging engine stand-in (quilt.go)
