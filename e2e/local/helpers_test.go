@@ -475,6 +475,11 @@ func watchQueue(st *emulate.Stack, entry string) func() []string {
 
 // stateOrder returns the names of the states the execution entered, in
 // order, from the engine's event log.
+// noActionStates are the states a verified webhook that needs no action
+// runs through: the cheap pre-checks, verification, routing.
+var noActionStates = []string{"CheckEnvelope", "CheckTimestampDigits", "TimestampDigits", "ParseTimestamp",
+	"TimestampInRange", "TimestampBounds", "PlausibleTimestamp", "Verify", "ParseWebhook", "Route", "NoActionNeeded"}
+
 func stateOrder(ex *emulate.Execution) []string {
 	var out []string
 	for _, raw := range ex.Events {
