@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +31,15 @@ func (o objects) get(_ context.Context, b, key string, max int64) ([]byte, error
 	return data, nil
 }
 
+// fixtureEntry is internal/benchling's entry as the state machine stores
+// entry.json: without the API's {"entry": …} wrapper.
+func fixtureEntry(t *testing.T) []byte {
+	t.Helper()
+	var whole struct{ Entry json.RawMessage }
+	require.NoError(t, json.Unmarshal(read(t, "../benchling/testdata/entry.json"), &whole))
+	return whole.Entry
+}
+
 func read(t *testing.T, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -51,9 +61,9 @@ func bucketWith(t *testing.T, edit func(string) string) objects {
 }
 
 func TestCheck(t *testing.T) {
-	entry := read(t, "../benchling/testdata/entry.json")
+	entry := fixtureEntry(t)
 	pkg := Package{Name: "benchling/etr_0uKCQZ8f", Message: "Benchling webhook payload", Metadata: entry}
-	noID := []byte(`{"entry": {"displayId": "EXP1", "webURL": "https://x.benchling.com/e"}}`)
+	noID := []byte(`{"displayId": "EXP1", "webURL": "https://x.benchling.com/e"}`)
 	tests := map[string]struct {
 		objs     objects
 		workflow string
@@ -73,8 +83,8 @@ func TestCheck(t *testing.T) {
 		"unknown workflow": {objs: bucketWith(t, nil), workflow: "alpha", pkg: pkg, reason: ReasonUnknown, detail: "it has anything, benchling"},
 		"valid":            {objs: bucketWith(t, nil), workflow: "benchling", pkg: pkg, want: Result{Config: true, Workflow: "benchling"}},
 		"no schema":        {objs: bucketWith(t, nil), workflow: "anything", pkg: Package{Name: "x/y", Metadata: []byte(`[]`)}, want: Result{Config: true, Workflow: "anything"}},
-		"metadata fails":   {objs: bucketWith(t, nil), workflow: "benchling", pkg: Package{Name: pkg.Name, Message: "m", Metadata: noID}, reason: ReasonMetadata, detail: `schema "benchling-entry" (s3://quilt-local/.quilt/workflows/benchling-entry.schema.json): at '/entry': missing property 'id'`},
-		"wrong id pattern": {objs: bucketWith(t, nil), workflow: "benchling", pkg: Package{Name: pkg.Name, Message: "m", Metadata: []byte(`{"entry": {"id": "bfi_1", "displayId": "a", "webURL": "u"}}`)}, reason: ReasonMetadata, detail: "at '/entry/id'"},
+		"metadata fails":   {objs: bucketWith(t, nil), workflow: "benchling", pkg: Package{Name: pkg.Name, Message: "m", Metadata: noID}, reason: ReasonMetadata, detail: `schema "benchling-entry" (s3://quilt-local/.quilt/workflows/benchling-entry.schema.json): at '': missing property 'id'`},
+		"wrong id pattern": {objs: bucketWith(t, nil), workflow: "benchling", pkg: Package{Name: pkg.Name, Message: "m", Metadata: []byte(`{"id": "bfi_1", "displayId": "a", "webURL": "u"}`)}, reason: ReasonMetadata, detail: "at '/id'"},
 		"handle pattern":   {objs: bucketWith(t, nil), workflow: "benchling", pkg: Package{Name: "lab/etr_0uKCQZ8f", Message: "m", Metadata: entry}, reason: ReasonHandle, detail: "lab/etr_0uKCQZ8f does not match"},
 		"message required": {objs: bucketWith(t, func(s string) string {
 			return strings.Replace(s, "    name: No checks", "    name: No checks\n    is_message_required: true", 1)
@@ -132,7 +142,7 @@ func TestCheckReadErrors(t *testing.T) {
 // createdAt is a date-time, which the testdata schema calls a "date".
 func TestFormatsAreAnnotations(t *testing.T) {
 	c := &Checker{Bucket: bucket, Workflow: "benchling", Get: bucketWith(t, nil).get}
-	_, err := c.Check(context.Background(), Package{Name: "benchling/etr_1", Metadata: []byte(`{"entry": {"id": "etr_1", "displayId": "E", "webURL": "not a uri", "createdAt": "2025-03-24T21:34:16Z"}}`)})
+	_, err := c.Check(context.Background(), Package{Name: "benchling/etr_1", Metadata: []byte(`{"id": "etr_1", "displayId": "E", "webURL": "not a uri", "createdAt": "2025-03-24T21:34:16Z"}`)})
 	require.NoError(t, err)
 }
 
