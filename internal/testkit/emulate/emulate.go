@@ -49,6 +49,9 @@ type Options struct {
 	JobBinary string
 	// Bucket, Prefix, CatalogHost: where packages go and how they are linked.
 	Bucket, Prefix, CatalogHost string
+	// QuiltWorkflow is the quilt-workflow setting (the packaging machine's
+	// substitution and job export's QUILT_WORKFLOW); "" means "none".
+	QuiltWorkflow string
 	// ExportPollSeconds and ExportTimeoutSeconds are the packaging machine's
 	// settings (defaults 1 and 60); with WaitMs set, a poll waits WaitMs.
 	ExportPollSeconds, ExportTimeoutSeconds int
@@ -228,6 +231,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"PackagerQueueUrl":         queueURL,
 		"ExportPollSeconds":        strconv.Itoa(opts.ExportPollSeconds),
 		"ExportTimeoutSeconds":     strconv.Itoa(opts.ExportTimeoutSeconds),
+		"QuiltWorkflow":            opts.QuiltWorkflow,
 	}
 	s.machines = map[string]machine{}
 	for _, name := range []string{Webhook, Packaging} {
@@ -271,6 +275,9 @@ func setDefaults(o *Options) {
 	}
 	if o.CatalogHost == "" {
 		o.CatalogHost = "catalog.example.com"
+	}
+	if o.QuiltWorkflow == "" {
+		o.QuiltWorkflow = "none" // SSM cannot hold "": configure.sh writes none
 	}
 	if o.ExportPollSeconds == 0 {
 		o.ExportPollSeconds = 1
