@@ -60,7 +60,7 @@ func TestConfigureQuiltWorkflow(t *testing.T) {
 		"default workflow, none":    {string(config) + "default_workflow: 'benchling'\n", "none", ""},
 		"undefined default":         {string(config) + "default_workflow: gone\n", "none", "names default_workflow gone, which it does not define"},
 		"flow style is not guessed": {"version: '1'\nworkflows: {a: {name: A}}\n", "alpha", ""},
-		"quoted names, comments": {"# c\nversion: \"1\"\nworkflows:\n    # the lab's\n    \"lab-1\":   # a comment\n        name: Lab\n        metadata_schema: s\n    'x_2':\n        name: X\n", "x_2", ""},
+		"quoted names, comments":    {"# c\nversion: \"1\"\nworkflows:\n    # the lab's\n    \"lab-1\":   # a comment\n        name: Lab\n        metadata_schema: s\n    'x_2':\n        name: X\n", "x_2", ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
