@@ -142,7 +142,7 @@ func TestCheckReadErrors(t *testing.T) {
 // createdAt is a date-time, which the testdata schema calls a "date".
 func TestFormatsAreAnnotations(t *testing.T) {
 	c := &Checker{Bucket: bucket, Workflow: "benchling", Get: bucketWith(t, nil).get}
-	_, err := c.Check(context.Background(), Package{Name: "benchling/etr_1", Metadata: []byte(`{"id": "etr_1", "displayId": "E", "webURL": "not a uri", "createdAt": "2025-03-24T21:34:16Z"}`)})
+	_, err := c.Check(context.Background(), Package{Name: "benchling/etr_1", Metadata: []byte(`{"id": "etr_1", "displayId": "EXP1", "webURL": "not a uri", "createdAt": "2025-03-24T21:34:16Z"}`)})
 	require.NoError(t, err)
 }
 
