@@ -15,7 +15,7 @@
 
 set -euo pipefail
 
-readonly PARAMETERS="bucket-name package-prefix packager-queue-name benchling-tenant app-definition-id client-id catalog-host allowed-ips alarm-topic-arn jwks-url"
+readonly PARAMETERS="bucket-name package-prefix packager-queue-name benchling-tenant app-definition-id client-id catalog-host allowed-ips alarm-topic-arn jwks-url quilt-workflow"
 
 usage() {
 	cat <<'EOF'
@@ -43,6 +43,9 @@ Values (each optional on a later run; the first run needs them all):
                               parameter does not exist yet): Benchling's
                               current URL, below. Legacy apps and GxP tenants
                               use another (docs/deploy.md, "The JWKS URL")
+  --quilt-workflow NAME|none  the Quilt workflow the packages are pushed with  quilt-workflow
+                              (checked against the bucket's
+                              .quilt/workflows/config.yml), or "none"
 
 Secret:
   (default)                   read the client secret: first line of stdin, or
@@ -64,7 +67,8 @@ Examples:
   scripts/configure.sh dev --bucket quilt-example --prefix benchling \
     --queue quilt-example-PackagerQueue-abc123 --tenant acme \
     --app-definition-id appdef_abc123 --client-id 8f1c... \
-    --catalog-host catalog.example.com --allowed-ips any --alarm-topic none
+    --catalog-host catalog.example.com --allowed-ips any --alarm-topic none \
+    --quilt-workflow none
   pass show benchling/client-secret | scripts/configure.sh prod --allowed-ips 203.0.113.0/24
   scripts/configure.sh dev --catalog-host new.example.com --no-secret
 EOF
@@ -83,7 +87,7 @@ note() {
 
 app="benchling-webhook"
 env_name=""
-bucket="" prefix="" queue="" tenant="" app_definition_id="" client_id="" catalog_host="" allowed_ips="" alarm_topic=""
+bucket="" prefix="" queue="" tenant="" app_definition_id="" client_id="" catalog_host="" allowed_ips="" alarm_topic="" quilt_workflow=""
 jwks_url=""
 # job verify's default (webhook.DefaultJWKSURL; internal/deploytest/deploycheck
 # checks that the two agree).
@@ -116,7 +120,7 @@ while [[ $# -gt 0 ]]; do
 	--client-secret | --secret)
 		die "$arg: the client secret is never taken from the command line; pipe it to stdin or answer the prompt"
 		;;
-	--bucket | --prefix | --queue | --tenant | --app-definition-id | --client-id | --catalog-host | --allowed-ips | --alarm-topic | --jwks-url | --app | --region | --profile)
+	--bucket | --prefix | --queue | --tenant | --app-definition-id | --client-id | --catalog-host | --allowed-ips | --alarm-topic | --jwks-url | --quilt-workflow | --app | --region | --profile)
 		if ! $has_inline; then
 			need_value "$arg" "${2:-}"
 			value="$2"
@@ -134,6 +138,7 @@ while [[ $# -gt 0 ]]; do
 		--allowed-ips) allowed_ips="$value" ;;
 		--alarm-topic) alarm_topic="$value" ;;
 		--jwks-url) jwks_url="$value" ;;
+		--quilt-workflow) quilt_workflow="$value" ;;
 		--app) app="$value" ;;
 		--region)
 			aws_opts+=(--region "$value")
@@ -243,6 +248,11 @@ if [[ -n "$jwks_url" ]]; then
 	[[ "$jwks_url" =~ ^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^[:space:]\"\']*)?$ ]] ||
 		die "--jwks-url $jwks_url: an https:// URL (e.g. $DEFAULT_JWKS_URL)"
 fi
+if [[ -n "$quilt_workflow" && "$quilt_workflow" != "none" ]]; then
+	# A workflow name in Quilt's config (its schema's propertyNames).
+	[[ "$quilt_workflow" =~ ^[A-Za-z_-][A-Za-z0-9_-]{0,63}$ ]] ||
+		die "--quilt-workflow $quilt_workflow: a Quilt workflow name (letters, digits, _ and -, not starting with a digit, at most 64), or none"
+fi
 
 # --- running AWS CLI commands ----------------------------------------------------
 
@@ -311,6 +321,120 @@ if $set_secret && ! $dry_run; then
 	[[ -n "$client_secret" ]] || die "empty client secret (pipe it to stdin, or pass --no-secret to leave the secret as it is)"
 fi
 
+# --- the bucket's Quilt workflow --------------------------------------------------
+
+# Before anything is written: a bucket with .quilt/workflows/config.yml
+# refuses every package whose message names no workflow (unless
+# is_workflow_required: false, or a default_workflow) or one the config does
+# not have, and Quilt reports nothing back. job export checks the same, and
+# the metadata against the workflow's schema, at every export (docs/deploy.md,
+# "Quilt workflows"); this catches a wrong setting now.
+
+ssm_value() { # name: the stored /<app>/<env>/<name>, or nothing
+	aws ${aws_opts[@]+"${aws_opts[@]}"} ssm get-parameter --name "/$app/$env_name/$1" \
+		--query Parameter.Value --output text 2>/dev/null || true
+}
+
+# workflows_of reads a config.yml on stdin (block-style YAML, as Quilt's
+# docs write it) and prints "required VALUE", "default NAME", "workflow
+# NAME" for each workflow, or "unreadable" when workflows is not a block.
+workflows_of() {
+	awk '
+	function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
+	function unquote(s) { s = trim(s); if (s ~ /^".*"$/ || s ~ /^\047.*\047$/) s = substr(s, 2, length(s) - 2); return s }
+	{
+		line = $0; sub(/\r$/, "", line)
+		if (line ~ /^[ \t]*(#.*)?$/ || line ~ /^(---|\.\.\.)/) next
+		sub(/[ \t]+#.*$/, "", line)
+		match(line, /^ */); indent = RLENGTH
+		if (indent == 0) {
+			in_workflows = 0
+			if (line ~ /^workflows:[ \t]*$/) { in_workflows = 1; seen = 1; child = -1 }
+			else if (line ~ /^workflows:/) { print "unreadable"; seen = 1 }
+			else if (line ~ /^is_workflow_required:/) { sub(/^is_workflow_required:/, "", line); print "required " unquote(line) }
+			else if (line ~ /^default_workflow:/) { sub(/^default_workflow:/, "", line); print "default " unquote(line) }
+			next
+		}
+		if (in_workflows) {
+			if (child < 0) child = indent
+			if (indent == child) { k = line; sub(/:.*$/, "", k); print "workflow " unquote(k) }
+		}
+	}
+	END { if (!seen) print "unreadable" }'
+}
+
+check_quilt_workflow() {
+	local b="${bucket:-}" w="${quilt_workflow:-}"
+	[[ -n "$b" ]] || b="$(ssm_value bucket-name)"
+	[[ -n "$w" ]] || w="$(ssm_value quilt-workflow)"
+	[[ -n "$w" && "$w" != "None" ]] || w="none"
+	if [[ -z "$b" || "$b" == "None" ]]; then
+		note "  (no bucket yet: the Quilt workflow check runs once --bucket is set)"
+		return 0
+	fi
+	local config_url="s3://$b/.quilt/workflows/config.yml" config errs
+	errs="$(mktemp)"
+	if ! config="$(aws ${aws_opts[@]+"${aws_opts[@]}"} s3 cp "$config_url" - 2>"$errs")"; then
+		if grep -Eq '\(404\)|NoSuchKey|Not Found|does not exist' "$errs"; then
+			rm -f "$errs"
+			if [[ "$w" != "none" ]]; then
+				note "configure.sh: --quilt-workflow $w, but $config_url does not exist: Quilt refuses a package that names a workflow in a bucket without workflows. Use --quilt-workflow none, or add the config."
+				exit 1
+			fi
+			note "  $config_url: none (no Quilt workflow needed)"
+			return 0
+		fi
+		note "  warning: could not read $config_url ($(tr '\n' ' ' <"$errs")): the workflow setting is not checked now; job export checks it at every export"
+		rm -f "$errs"
+		return 0
+	fi
+	rm -f "$errs"
+	local facts required=true default="" names=() unreadable=false kind value
+	facts="$(printf '%s\n' "$config" | workflows_of)"
+	while read -r kind value; do
+		case "$kind" in
+		required) [[ ! "$value" =~ ^(false|False|FALSE)$ ]] || required=false ;;
+		default) default="$value" ;;
+		workflow) names+=("$value") ;;
+		unreadable) unreadable=true ;;
+		esac
+	done <<<"$facts"
+	if $unreadable || [[ ${#names[@]} -eq 0 ]]; then
+		note "  warning: could not read the workflows of $config_url (not block-style YAML?): job export checks the setting at every export"
+		return 0
+	fi
+	local effective="$w" list
+	[[ "$effective" != "none" ]] || effective="$default"
+	list="$(printf '%s, ' "${names[@]}")" && list="${list%, }"
+	if [[ -z "$effective" ]]; then
+		if $required; then
+			note "configure.sh: $config_url requires a workflow (is_workflow_required is true unless set false) and none is configured: Quilt would refuse every package. Pass --quilt-workflow with one of: $list"
+			exit 1
+		fi
+		note "  $config_url: workflows optional, none configured"
+		return 0
+	fi
+	local n
+	for n in "${names[@]}"; do
+		if [[ "$n" == "$effective" ]]; then
+			note "  $config_url: workflow $effective is there (job export checks each package's metadata against its schema)"
+			return 0
+		fi
+	done
+	if [[ "$w" == "none" ]]; then
+		note "configure.sh: $config_url names default_workflow $effective, which it does not define: Quilt would refuse every package. Pass --quilt-workflow with one of: $list"
+	else
+		note "configure.sh: --quilt-workflow $w is not a workflow of $config_url (it has: $list): Quilt would refuse every package"
+	fi
+	exit 1
+}
+
+if $dry_run; then
+	[[ -z "$bucket" ]] || aws_cmd s3 cp "s3://$bucket/.quilt/workflows/config.yml" -
+else
+	check_quilt_workflow
+fi
+
 # --- SSM parameters --------------------------------------------------------------
 
 # AWS CLI v2 stores a URL value as given (v1 fetched it: cli_follow_urlparam).
@@ -330,6 +454,7 @@ put_parameter client-id "$client_id" "Benchling app OAuth client id"
 put_parameter catalog-host "$catalog_host" "Quilt catalog host"
 put_parameter allowed-ips "$allowed_ips" "IPs/CIDRs allowed to call the webhook API, or any"
 put_parameter alarm-topic-arn "$alarm_topic" "SNS topic for the alarms, or none"
+put_parameter quilt-workflow "$quilt_workflow" "Quilt workflow for the packages, or none"
 
 # The JWKS URL has a default: Benchling's current URL, written only when the
 # parameter does not exist yet, so a later run keeps a legacy or GxP URL set
@@ -398,6 +523,7 @@ if $dry_run; then
 	[[ -n "$catalog_host" ]] || missing+=" --catalog-host"
 	[[ -n "$allowed_ips" ]] || missing+=" --allowed-ips"
 	[[ -n "$alarm_topic" ]] || missing+=" --alarm-topic"
+	[[ -n "$quilt_workflow" ]] || missing+=" --quilt-workflow"
 	[[ -z "$missing" ]] || note "# not set by this run (they must already exist):$missing"
 	exit 0
 fi

@@ -23,6 +23,7 @@ import (
 	"benchling-webhook/internal/extract"
 	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/store"
+	"benchling-webhook/internal/workflow"
 )
 
 var exportCommand = command{
@@ -59,6 +60,7 @@ type exportVars struct {
 	progressInterval time.Duration
 	readme           bool
 	catalogHost      string
+	quiltWorkflow    string
 	metrics          bool
 }
 
@@ -74,6 +76,12 @@ type exportOpts struct {
 	// secret is the Benchling app's client secret (envClientSecret), with
 	// --export-task-id.
 	secret string
+	// s3 is the client of the bucket store, for the workflow check's
+	// schemas in other buckets; nil with --local-dir.
+	s3 *s3.Client
+	// rejected is why the bucket's Quilt workflow refused the package, for
+	// the metrics line; nil otherwise.
+	rejected *workflow.RejectedError
 }
 
 // minPartSize is S3's minimum multipart part size.
@@ -103,6 +111,7 @@ func (v *exportVars) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&v.progressInterval, flagProgressInterval, 5*time.Second, "How often a progress line is logged (files, bytes, rate); 0 turns it off.")
 	fs.BoolVar(&v.readme, flagReadme, false, "Also write <package-name>/README.md, rendered from <package-name>/entry.json and the exported files (docs/export.md, \"README.md\").")
 	fs.StringVar(&v.catalogHost, flagCatalogHost, "", "The Quilt catalog's host name, e.g. catalog.example.com: with --readme and --registry the README links to the package there.")
+	fs.StringVar(&v.quiltWorkflow, flagQuiltWorkflow, "", `The Quilt workflow the packaging message names ("" or "none": none). With --readme and --registry, when the bucket has .quilt/workflows/config.yml, entry.json is checked against that workflow (or the config's default_workflow) before anything is written; a package Quilt would refuse exits 5 (docs/deploy.md, "Quilt workflows").`)
 	fs.BoolVar(&v.metrics, flagMetrics, true, "When the export ends, write one CloudWatch embedded metric format line to stderr, with JSON logs only (docs/operations.md, \"Metrics\").")
 }
 
@@ -167,6 +176,9 @@ func (o *exportOpts) validate(s *session, _ []string) error {
 	}
 	if v.progressInterval < 0 {
 		errs = append(errs, fmt.Errorf("--%s must not be negative", flagProgressInterval))
+	}
+	if w := v.quiltWorkflow; w != "" && w != workflow.None && !workflow.ValidName(w) {
+		errs = append(errs, fmt.Errorf("--%s %q: not a Quilt workflow name (letters, digits, '_' and '-', not starting with a digit, at most 64), or %q", flagQuiltWorkflow, w, workflow.None))
 	}
 	if v.catalogHost != "" {
 		if h, err := quiltpkg.CheckCatalogHost(v.catalogHost); err != nil {
@@ -235,6 +247,9 @@ func (o *exportOpts) run(ctx context.Context, s *session) int {
 	start := time.Now()
 	out, err := o.export(ctx, s)
 	code, err := resolve(ctx, err)
+	if code == exitcode.WorkflowRejected {
+		errors.As(err, &o.rejected)
+	}
 	elapsed := time.Since(start)
 	if err != nil {
 		s.log.Error("export failed", "error", err.Error(), "exitCode", code, "kind", exitcode.Name(code))
@@ -290,6 +305,7 @@ func (o *exportOpts) export(ctx context.Context, s *session) (export.Result, err
 	}
 	defer stop()
 	cfg := o.config(st, &progress, s)
+	cfg.Workflow = o.workflowChecker(st)
 	cfg.Extracted = stop // the bar's last line comes before the README's log line
 	if o.exportTaskID != "" {
 		if cfg.Source, cfg.Refresh, err = o.taskLink(ctx, s); err != nil {
@@ -330,6 +346,7 @@ func (o *exportOpts) newStore(ctx context.Context, env Env) (export.Store, func(
 	if err != nil {
 		return nil, nil, err
 	}
+	o.s3 = client
 	// The task role may list only below the package prefix: a missing
 	// record or staged entry.json reads as denied without ListWhenDenied.
 	opts := store.S3Options{Bucket: o.registry, PartSize: int64(o.partSize), PartConcurrency: o.partConcurrency, ListWhenDenied: true}
@@ -337,6 +354,26 @@ func (o *exportOpts) newStore(ctx context.Context, env Env) (export.Store, func(
 		opts.ContentType = export.ContentType(o.prefix)
 	}
 	return store.NewS3(client, opts), func() {}, nil
+}
+
+// workflowChecker is the Quilt workflow check of an S3 export with
+// --readme (entry.json is the package's metadata); nil otherwise. The
+// config and the schemas in the bucket are read through st; a schema in
+// another bucket through a store of that bucket.
+func (o *exportOpts) workflowChecker(st export.Store) *workflow.Checker {
+	if o.localDir != "" || !o.readme || o.s3 == nil {
+		return nil
+	}
+	return &workflow.Checker{
+		Bucket:   o.registry,
+		Workflow: o.quiltWorkflow,
+		Get: func(ctx context.Context, bucket, key string, max int64) ([]byte, error) {
+			if bucket == o.registry {
+				return st.Get(ctx, key, max)
+			}
+			return store.NewS3(o.s3, store.S3Options{Bucket: bucket, ListWhenDenied: true}).Get(ctx, key, max)
+		},
+	}
 }
 
 // newS3Client loads the SDK configuration ([loadAWSConfig], with
@@ -396,10 +433,18 @@ func (o *exportOpts) writeMetrics(s *session, res export.Result, elapsed time.Du
 		{Name: "Failed", Unit: emf.UnitCount, Value: 1 - succeeded},
 	}
 	props := map[string]any{
-		"outcome":     exitcode.Name(code), // "ok", or the error kind: usage, bad-input, transient, internal, interrupted
+		"outcome":     exitcode.Name(code), // "ok", or the error kind: usage, bad-input, transient, workflow-rejected, internal, interrupted
 		"exitCode":    code,
 		"packageName": o.prefix,
 		"registry":    o.registry,
+	}
+	if code == exitcode.WorkflowRejected {
+		// Only on a refusal: the alarm counts these (docs/deploy.md,
+		// "Quilt workflows"); why is a property, for Logs Insights.
+		metrics = append(metrics, emf.Metric{Name: "QuiltWorkflowRejected", Unit: emf.UnitCount, Value: 1})
+		if o.rejected != nil {
+			props["workflowReason"], props["workflow"] = o.rejected.Reason, o.rejected.Workflow
+		}
 	}
 	if err := emf.Write(s.Stderr, emf.Namespace(s.Lookup), "export", time.Now(), metrics, props); err != nil {
 		s.log.Warn("metrics not written", "error", err.Error())

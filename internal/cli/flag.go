@@ -32,6 +32,7 @@ const (
 	flagLogLevel         = "log-level"
 	flagReadme           = "readme"
 	flagCatalogHost      = "catalog-host"
+	flagQuiltWorkflow    = "quilt-workflow" // job export: the Quilt workflow the package is checked against (QUILT_WORKFLOW)
 	flagMetrics          = "metrics"        // the CloudWatch EMF line of export, reconcile and verify (METRICS)
 	flagStartInterval    = "start-interval" // paces job reconcile's StartExecution calls
 

@@ -9,6 +9,9 @@
 //	                names, checksum mismatch, limits exceeded, an expired download link
 //	4   Transient   a retry may help: network errors, 5xx and throttling after the
 //	                built-in retries, a download cut too often
+//	5   WorkflowRejected  the bucket's Quilt workflow would refuse the package: a workflow
+//	                required but none configured, an unknown workflow, metadata that
+//	                fails the workflow's schema (internal/workflow)
 //	130 / 143       interrupted by SIGINT / SIGTERM (128 + signal number)
 //
 // An error carries its code through a [Coder] in its chain ([Wrap],
@@ -29,6 +32,9 @@ const (
 	Usage     = 2
 	BadInput  = 3
 	Transient = 4
+	// WorkflowRejected: the bucket's Quilt workflow would refuse the
+	// package (docs/deploy.md, "Quilt workflows"); never retried.
+	WorkflowRejected = 5
 )
 
 // Coder is implemented by errors that know which exit code they mean.
@@ -129,6 +135,8 @@ func Name(code int) string {
 		return "transient"
 	case Internal:
 		return "internal"
+	case WorkflowRejected:
+		return "workflow-rejected"
 	}
 	if code > 128 {
 		return "interrupted"

@@ -19,6 +19,7 @@ import (
 	"benchling-webhook/internal/httprange"
 	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/store"
+	"benchling-webhook/internal/workflow"
 )
 
 // Store is where an export writes: the sink for the archive's files and
@@ -85,6 +86,12 @@ type Config struct {
 	Extract extract.Options
 	// Logger receives the export's log lines; nil discards them.
 	Logger *slog.Logger
+	// Workflow, if set, checks the package against the bucket's Quilt
+	// workflow (with Readme: entry.json is the package's metadata) after
+	// entry.json is read and before anything is written, so a package the
+	// workflow would refuse fails with exit 5 and the package unchanged
+	// (docs/export.md, "Quilt workflows").
+	Workflow *workflow.Checker
 	// Extracted, if set, is called once the archive's files are stored
 	// or have failed, before README.md: where a progress display ends.
 	Extracted func()
@@ -130,6 +137,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 			return Result{}, err
 		}
 		if t.inputData, err = c.readInput(ctx); err != nil {
+			return Result{}, err
+		}
+		if err := c.checkWorkflow(ctx, log, t.entryData); err != nil {
 			return Result{}, err
 		}
 	}
@@ -257,6 +267,29 @@ func (c Config) readEntry(ctx context.Context) (benchling.Entry, []byte, error) 
 		return benchling.Entry{}, nil, exitcode.Wrap(fmt.Errorf("read %s: %s names %s but the package is %s", where, quiltpkg.EntryName, entry.ID, c.PackageName), exitcode.BadInput)
 	}
 	return entry, data, nil
+}
+
+// workflowMessage is what the check takes for the commit message: the
+// packaging state machine always sends one ("Benchling webhook payload -
+// <event time>"), so a workflow's is_message_required is met.
+const workflowMessage = "Benchling webhook payload"
+
+// checkWorkflow runs c.Workflow's check on the entry, if there is one.
+func (c Config) checkWorkflow(ctx context.Context, log *slog.Logger, entry []byte) error {
+	if c.Workflow == nil {
+		return nil
+	}
+	res, err := c.Workflow.Check(ctx, workflow.Package{Name: c.PackageName, Message: workflowMessage, Metadata: entry})
+	if err != nil {
+		return err
+	}
+	if res.Config {
+		log.Info("quilt workflow check passed", "workflow", res.Workflow, "config", "s3://"+c.Workflow.Bucket+"/"+workflow.ConfigKey)
+	}
+	if res.EntriesSchema != "" {
+		log.Warn("quilt workflow entries_schema not checked here; Quilt checks it", "workflow", res.Workflow, "schema", res.EntriesSchema)
+	}
+	return nil
 }
 
 // readInput reads input.json like entry.json: staged, else the package's

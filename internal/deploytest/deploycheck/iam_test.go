@@ -522,7 +522,10 @@ var (
 	packagePrefix        = regexp.MustCompile(`^` + partition + `:s3:::\$\{BucketName\}/\$\{PackagePrefix\}/.+$`)
 	packagerQueue        = regexp.MustCompile(`^` + partition + `:sqs:\$\{AWS::Region\}:\$\{AWS::AccountId\}:\$\{PackagerQueueName\}$`)
 	bucketARN            = regexp.MustCompile(`^` + partition + `:s3:::\$\{BucketName\}$`)
-	prefixCondition      = regexp.MustCompile(`^\$\{PackagePrefix\}/`)
+	prefixCondition      = regexp.MustCompile(`^(\$\{PackagePrefix\}/|\.quilt/workflows/)`)
+	// quiltWorkflows is the bucket's Quilt workflow config and the schemas
+	// beside it, which job export reads (docs/deploy.md, "Quilt workflows").
+	quiltWorkflows = regexp.MustCompile(`^` + partition + `:s3:::\$\{BucketName\}/\.quilt/workflows/\*$`)
 )
 
 // listsPrefixOnly reports whether s is the one S3 grant on the bucket itself
@@ -580,9 +583,17 @@ func (s *statement) readsVersioningOnly(r string) bool {
 	return bucketARN.MatchString(r) && len(s.actions) == 1 && strings.EqualFold(s.actions[0], "s3:GetBucketVersioning")
 }
 
-// onBucketOK reports whether s may name resource r, a bucket-level grant.
+// readsQuiltWorkflowsOnly reports whether s is job export's read of the
+// bucket's Quilt workflow config and schemas: s3:GetObject alone, on
+// ${BucketName}/.quilt/workflows/*.
+func (s *statement) readsQuiltWorkflowsOnly(r string) bool {
+	return quiltWorkflows.MatchString(r) && len(s.actions) == 1 && strings.EqualFold(s.actions[0], "s3:GetObject")
+}
+
+// onBucketOK reports whether s may name resource r, a bucket-level grant
+// (or the read-only one of the workflow config).
 func (s *statement) onBucketOK(r string) bool {
-	return s.listsPrefixOnly(r) || s.listsUploadsOnly(r) || s.readsVersioningOnly(r)
+	return s.listsPrefixOnly(r) || s.listsUploadsOnly(r) || s.readsVersioningOnly(r) || s.readsQuiltWorkflowsOnly(r)
 }
 
 // tenantAPI is the only URL prefix the state machines' HTTP tasks may call.
@@ -781,6 +792,12 @@ func TestIAMS3(t *testing.T) {
 			sub("arn:${AWS::Partition}:s3:::*"), "not under"),
 		"more than versioning on the bucket": set("WorkerTaskPolicy", "ReadBucketVersioning", "Action",
 			[]any{"s3:GetBucketVersioning", "s3:PutBucketVersioning"}, "not under"),
+		"writing the workflow config": set("WorkerTaskPolicy", "ReadQuiltWorkflows", "Action",
+			[]any{"s3:GetObject", "s3:PutObject"}, "not under"),
+		"reading all of .quilt": set("WorkerTaskPolicy", "ReadQuiltWorkflows", "Resource",
+			sub("arn:${AWS::Partition}:s3:::${BucketName}/.quilt/*"), "not under"),
+		"listing all of .quilt": set("WorkerTaskPolicy", "ListPackagePrefix", "Condition",
+			map[string]any{"StringLike": map[string]any{"s3:prefix": []any{sub("${PackagePrefix}/*"), ".quilt/*"}}}, "not under"),
 	})
 }
 

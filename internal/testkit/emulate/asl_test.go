@@ -21,7 +21,7 @@ var deployedPlaceholders = map[string][]string{
 	Webhook: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "BucketName", "CatalogHost", "ClusterArn",
 		"ContainerName", "PackagePrefix", "PackagingStateMachineArn", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
 	Packaging: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "ClusterArn", "ContainerName",
-		"ExportFirstPollSeconds", "ExportMaxPollSeconds", "ExportTimeoutSeconds", "PackagePrefix", "PackagerQueueUrl", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
+		"ExportFirstPollSeconds", "ExportMaxPollSeconds", "ExportTimeoutSeconds", "PackagePrefix", "PackagerQueueUrl", "QuiltWorkflow", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
 }
 
 // sampleValues are deployment-like values for every placeholder.
@@ -39,6 +39,7 @@ var sampleValues = map[string]string{
 	"PackagePrefix":            "benchling",
 	"PackagerQueueUrl":         "https://sqs.us-east-1.amazonaws.com/123456789012/quilt-PackagerQueue",
 	"PackagingStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:benchling-dev-packaging",
+	"QuiltWorkflow":            "benchling",
 	"SecurityGroups":           "sg-0123456789abcdef0",
 	"Subnets":                  "subnet-0a,subnet-0b",
 	"TaskDefinitionFamily":     "benchling-dev-job",

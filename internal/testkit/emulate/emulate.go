@@ -50,6 +50,9 @@ type Options struct {
 	JobBinary string
 	// Bucket, Prefix, CatalogHost: where packages go and how they are linked.
 	Bucket, Prefix, CatalogHost string
+	// QuiltWorkflow is the quilt-workflow setting (the packaging machine's
+	// substitution and job export's QUILT_WORKFLOW); "" means "none".
+	QuiltWorkflow string
 	// ExportFirstPollSeconds, ExportMaxPollSeconds and ExportTimeoutSeconds
 	// are the packaging machine's export poll settings (defaults 1, the
 	// first, and 60); with WaitMs set, a poll waits WaitMs.
@@ -250,6 +253,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"ExportFirstPollSeconds":   strconv.Itoa(opts.ExportFirstPollSeconds),
 		"ExportMaxPollSeconds":     strconv.Itoa(opts.ExportMaxPollSeconds),
 		"ExportTimeoutSeconds":     strconv.Itoa(opts.ExportTimeoutSeconds),
+		"QuiltWorkflow":            opts.QuiltWorkflow,
 	}
 	s.machines = map[string]machine{}
 	for _, name := range []string{Webhook, Packaging} {
@@ -296,6 +300,9 @@ func setDefaults(o *Options) {
 	}
 	if o.CatalogHost == "" {
 		o.CatalogHost = "catalog.example.com"
+	}
+	if o.QuiltWorkflow == "" {
+		o.QuiltWorkflow = "none" // SSM cannot hold "": configure.sh writes none
 	}
 	if o.ExportFirstPollSeconds == 0 {
 		o.ExportFirstPollSeconds = 1

@@ -391,7 +391,7 @@ func (s *Stack) taskEnvironment() []string {
 var AddonOutputEnv = []string{
 	"APP_DEFINITION_ID", "ALLOWED_IPS", "CATALOG_HOST", "REGISTRY", "PACKAGE_PREFIX",
 	"BENCHLING_CLIENT_ID", "BENCHLING_BASE_URL", "WEBHOOK_STATE_MACHINE_ARN",
-	"PACKAGING_STATE_MACHINE_ARN", "WEBHOOK_API_URL", "JWKS_URL",
+	"PACKAGING_STATE_MACHINE_ARN", "WEBHOOK_API_URL", "JWKS_URL", "QUILT_WORKFLOW",
 }
 
 // addonOutput is the local value of an addon output's variable.
@@ -419,6 +419,8 @@ func (s *Stack) addonOutput(name string) string {
 		return machineArn(Packaging)
 	case "WEBHOOK_API_URL":
 		return s.GatewayURL
+	case "QUILT_WORKFLOW":
+		return s.opts.QuiltWorkflow
 	}
 	panic("emulate: no local value for addon output " + name)
 }
