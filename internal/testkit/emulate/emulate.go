@@ -26,10 +26,12 @@ import (
 	"benchling-webhook/internal/testkit/testenv"
 )
 
-// Names of the two state machines, as used by [Stack.StartExecution].
+// Names of the three state machines, as used by [Stack.StartExecution].
 const (
 	Webhook   = "webhook"
 	Packaging = "packaging"
+	// Canvas is the canvas status machine (statemachine/canvas.asl.json).
+	Canvas = "canvas"
 )
 
 // Fixed identifiers of the emulated account.
@@ -52,6 +54,9 @@ type Options struct {
 	// ExportPollSeconds and ExportTimeoutSeconds are the packaging machine's
 	// settings (defaults 1 and 60); with WaitMs set, a poll waits WaitMs.
 	ExportPollSeconds, ExportTimeoutSeconds int
+	// StatusTimeoutSeconds is the canvas machine's wait for a revision
+	// after "sent" (default 900; its Wait, like every Wait, lasts WaitMs).
+	StatusTimeoutSeconds int
 	// WaitMs replaces every Wait state's duration (default 50 ms); RetryMs
 	// every retry interval (default 20 ms), so tests do not sleep for minutes.
 	WaitMs, RetryMs int
@@ -228,9 +233,11 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"PackagerQueueUrl":         queueURL,
 		"ExportPollSeconds":        strconv.Itoa(opts.ExportPollSeconds),
 		"ExportTimeoutSeconds":     strconv.Itoa(opts.ExportTimeoutSeconds),
+		"CanvasStateMachineArn":    machineArn(Canvas),
+		"StatusTimeoutSeconds":     strconv.Itoa(opts.StatusTimeoutSeconds),
 	}
 	s.machines = map[string]machine{}
-	for _, name := range []string{Webhook, Packaging} {
+	for _, name := range []string{Webhook, Packaging, Canvas} {
 		m, err := loadMachine(filepath.Join(opts.RepoRoot, "statemachine", name+".asl.json"), name, s.settings)
 		if err != nil {
 			return nil, err
@@ -277,6 +284,9 @@ func setDefaults(o *Options) {
 	}
 	if o.ExportTimeoutSeconds == 0 {
 		o.ExportTimeoutSeconds = 60
+	}
+	if o.StatusTimeoutSeconds == 0 {
+		o.StatusTimeoutSeconds = 900
 	}
 	if o.WaitMs == 0 {
 		o.WaitMs = 50
@@ -343,7 +353,7 @@ func loadMachine(path, name string, values map[string]string) (machine, error) {
 	return m, nil
 }
 
-// StartExecution starts the named machine ("webhook" or "packaging") with
+// StartExecution starts the named machine ([Webhook], [Packaging] or [Canvas]) with
 // input. name "" means a generated one; a name already used answers
 // [ErrExecutionExists] with the existing execution's ARN.
 func (s *Stack) StartExecution(ctx context.Context, machineName, name string, input json.RawMessage) (string, error) {
