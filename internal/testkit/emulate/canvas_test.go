@@ -138,3 +138,36 @@ func TestCanvasStatusConditionalWrite(t *testing.T) {
 	require.Contains(t, enteredStates(t, d), "Outdated")
 	require.Empty(t, s3.writes)
 }
+
+// TestWebhookRecordsOnlyCanvasIds: the canvas id Benchling returns for a
+// created canvas goes into the mapping's key and, in the canvas machine,
+// a URL path; one that is not cnvs_ and letters or digits is not recorded.
+func TestWebhookRecordsOnlyCanvasIds(t *testing.T) {
+	created := new(string)
+	b := startBareEngine(t, func(state string, _ json.RawMessage) (any, string) {
+		switch state {
+		case "Verify":
+			return map[string]any{"TaskArn": "arn:aws:ecs:task/1", "Containers": []any{map[string]any{"ExitCode": 0}}}, ""
+		case "CreateCanvas":
+			return map[string]any{"StatusCode": 201, "ResponseBody": map[string]any{"id": *created}}, ""
+		case "StartPackaging", "ReportUpdating":
+			return map[string]any{"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:x:1"}, ""
+		case "WriteCanvasMapping":
+			return map[string]any{"ETag": `"e"`}, ""
+		}
+		return nil, "Test.Stop"
+	})
+	def := substituted(t, Webhook)
+	for id, recorded := range map[string]bool{
+		"cnvs_abc123": true, "cnvs_a/../b": false, "cnvs_": false, "cnvs__a": false, "cnvs_a_b": false, "etr_abc": false, "cnvs_a?b": false,
+	} {
+		*created = id
+		d, tasks := b.run(def, webhookInput(map[string]any{"type": "v2.canvas.initialized", "resourceId": "etr_1"}))
+		require.Equal(t, "SUCCEEDED", d.Status, "%s: %s %s", id, d.Error, d.Cause)
+		want := []string{"Verify", "CreateCanvas", "StartPackaging", "ReportUpdating"}
+		if recorded {
+			want = []string{"Verify", "CreateCanvas", "StartPackaging", "WriteCanvasMapping", "ReportUpdating"}
+		}
+		require.Equal(t, want, tasks, "canvas id %q", id)
+	}
+}
