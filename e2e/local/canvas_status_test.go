@@ -275,6 +275,37 @@ var _ = Describe("Canvas status", func() {
 		})
 	})
 
+	Describe("a revision before the timeout", Ordered, func() {
+		// The watch waits 3 s here (StatusWaitMs), time enough for the
+		// revision to come first.
+		var st *emulate.Stack
+		var entry, canvas, topHash string
+		var sentRun *emulate.Execution
+		BeforeAll(func() {
+			st = startStack(emulate.Options{StatusWaitMs: 3000})
+			entry, canvas, topHash = newEntryID(), "cnvs_"+randomHex(6), randomHex(32)
+			addEntry(st, entry, sandbox.EntryOptions{})
+			st.Benchling.AddCanvas(canvas, entry)
+			_, p := packaged(st, clickButton(st, entry, canvas).Response.ExecutionArn)
+			for _, c := range st.Children(p.ARN) {
+				if c.Machine == emulate.Canvas {
+					sentRun = c
+				}
+			}
+			Expect(sentRun).NotTo(BeNil(), "the packaging run reported sent")
+			ex := deliverRevision(st, bucket(st), packageName(st, entry), topHash, time.Now())
+			Expect(ex.Status).To(Equal("SUCCEEDED"), describeFailure(st, ex.ARN))
+			settleCanvas(st, entry)
+		})
+
+		It("shows Up to date, and the watch that ends later leaves it", func() {
+			expectStatusCanvas(st, canvas, entry, lineUpToDate)
+			Expect(patchLines(st, canvas)).NotTo(ContainElement(HavePrefix(lineStillWaiting)))
+			Expect(stateOrder(wait(st, sentRun.ARN))).To(ContainElements("WaitForRevision", "NoLongerWaiting"))
+			Expect(readStatus(st, entry).TopHash).To(Equal(topHash))
+		})
+	})
+
 	Describe("a new canvas (v2.canvas.initialized without a canvasId)", Ordered, func() {
 		var entry, canvas string
 		BeforeAll(func() {

@@ -171,3 +171,20 @@ func TestWebhookRecordsOnlyCanvasIds(t *testing.T) {
 		require.Equal(t, want, tasks, "canvas id %q", id)
 	}
 }
+
+// TestStatusWaitState: Options.StatusWaitMs applies to the canvas
+// machine's Wait state by its name; a renamed state would silently take
+// WaitMs instead.
+func TestStatusWaitState(t *testing.T) {
+	var d struct {
+		States map[string]struct{ Type, SecondsPath string }
+	}
+	require.NoError(t, json.Unmarshal(substituted(t, Canvas), &d))
+	s := &Stack{opts: Options{StatusWaitMs: 1234}}
+	for name, ms := range s.waitStates(Canvas) {
+		require.Equal(t, "Wait", d.States[name].Type, "state %s", name)
+		require.Equal(t, 1234, ms)
+	}
+	require.Len(t, s.waitStates(Canvas), 1)
+	require.Empty(t, s.waitStates(Packaging))
+}

@@ -55,8 +55,12 @@ type Options struct {
 	// settings (defaults 1 and 60); with WaitMs set, a poll waits WaitMs.
 	ExportPollSeconds, ExportTimeoutSeconds int
 	// StatusTimeoutSeconds is the canvas machine's wait for a revision
-	// after "sent" (default 900; its Wait, like every Wait, lasts WaitMs).
+	// after "sent" (default 900), as its canvases say it. The wait itself
+	// lasts StatusWaitMs.
 	StatusTimeoutSeconds int
+	// StatusWaitMs is how long that wait lasts on this stack (default
+	// WaitMs): long enough, a revision arrives before "still waiting".
+	StatusWaitMs int
 	// WaitMs replaces every Wait state's duration (default 50 ms); RetryMs
 	// every retry interval (default 20 ms), so tests do not sleep for minutes.
 	WaitMs, RetryMs int
@@ -291,6 +295,9 @@ func setDefaults(o *Options) {
 	if o.WaitMs == 0 {
 		o.WaitMs = 50
 	}
+	if o.StatusWaitMs == 0 {
+		o.StatusWaitMs = o.WaitMs
+	}
 	if o.RetryMs == 0 {
 		o.RetryMs = 20
 	}
@@ -398,13 +405,22 @@ func (s *Stack) startExecution(ctx context.Context, machineName, name string, in
 	}
 	err := s.engine.post(ctx, "/start", map[string]any{
 		"arn": arn, "definition": m.definition, "input": input, "context": context,
-		"waitMs": s.opts.WaitMs, "retryMs": s.opts.RetryMs,
+		"waitMs": s.opts.WaitMs, "waitStates": s.waitStates(machineName), "retryMs": s.opts.RetryMs,
 	})
 	if err != nil {
 		s.finish(engineDone{ARN: arn, Status: "FAILED", Error: "States.Runtime", Cause: err.Error()})
 		return arn, err
 	}
 	return arn, nil
+}
+
+// waitStates returns the Wait states of machine whose local duration is
+// not WaitMs: the canvas machine's wait for a revision (StatusWaitMs).
+func (s *Stack) waitStates(machineName string) map[string]int {
+	if machineName != Canvas {
+		return nil
+	}
+	return map[string]int{"WaitForRevision": s.opts.StatusWaitMs}
 }
 
 // validExecutionName applies Step Functions' rules: 1–80 characters, none

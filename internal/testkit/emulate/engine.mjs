@@ -6,7 +6,7 @@
 //
 // Protocol (JSON over HTTP on 127.0.0.1):
 //   stdout, first line: {"port": N}
-//   POST /start {arn, definition, input, context, waitMs, retryMs} -> 202; when the
+//   POST /start {arn, definition, input, context, waitMs, waitStates, retryMs} -> 202; when the
 //        run ends the engine POSTs {arn, status, output | error, cause, events} to
 //        $HUB_URL/engine/done
 //   POST /stop  {arn} -> 200 (aborts a running execution)
@@ -178,12 +178,13 @@ function machineFor(definition) {
   return sm;
 }
 
-async function start(sm, { arn, definition, input, context, waitMs, retryMs }) {
+async function start(sm, { arn, definition, input, context, waitMs, waitStates, retryMs }) {
   const execution = sm.run(input, {
     context,
     overrides: {
       taskResourceLocalHandlers: taskHandlers(arn, definition),
-      waitTimeOverrides: overrides(definition, (d) => d.Type === 'Wait', waitMs),
+      // waitStates (state name -> ms) overrides waitMs for the states it names.
+      waitTimeOverrides: { ...overrides(definition, (d) => d.Type === 'Wait', waitMs), ...(waitStates ?? {}) },
       retryIntervalOverrides: overrides(definition, (d) => Boolean(d.Retry), retryMs),
     },
   });
