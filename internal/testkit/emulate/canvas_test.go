@@ -69,6 +69,11 @@ func (c *canvasS3) answer(state string, input json.RawMessage) (any, string) {
 		c.status, c.etag = p.Body, c.etag+1
 		c.writes = append(c.writes, p.Body)
 		return map[string]any{"ETag": tag()}, ""
+	case "FindStatus":
+		if c.status == nil {
+			return map[string]any{"KeyCount": 0}, ""
+		}
+		return map[string]any{"KeyCount": 1}, ""
 	case "ListCanvases":
 		return map[string]any{"KeyCount": 0}, ""
 	}
@@ -98,7 +103,7 @@ func TestCanvasStillWaitingOnlyForItsSent(t *testing.T) {
 	require.EqualValues(t, 900, quiet.writes[1]["waitedSeconds"])
 
 	answered := &canvasS3{onRead: func(n int, c *canvasS3) {
-		if n == 2 { // the watch's read, after the wait: Quilt answered meanwhile
+		if n == 1 { // the watch's read, after the wait (the first read found nothing): Quilt answered meanwhile
 			c.status = map[string]any{"state": "up to date", "entity": "etr_1", "at": "2026-12-04T10:00:00Z", "topHash": "abc"}
 			c.etag++
 		}
@@ -134,7 +139,7 @@ func TestCanvasStatusConditionalWrite(t *testing.T) {
 	})
 	d, tasks := b.run(def, map[string]any{"entity": "etr_1", "status": map[string]any{"state": "failed", "failure": "ExportFailed", "run": "r"}})
 	require.Equal(t, "SUCCEEDED", d.Status, "%s %s", d.Error, d.Cause)
-	require.Equal(t, []string{"ReadStatus", "WriteStatus", "ReadStatus"}, tasks)
+	require.Equal(t, []string{"FindStatus", "ReadStatus", "WriteStatus", "FindStatus", "ReadStatus"}, tasks)
 	require.Contains(t, enteredStates(t, d), "Outdated")
 	require.Empty(t, s3.writes)
 }
