@@ -66,13 +66,16 @@ const (
 	StatusStillWaiting = "still waiting" // no revision arrived within the timeout after "sent"
 )
 
-// CanvasStatus is the body of ControlKey(pkg, [StatusName]). At orders
-// the statuses (whole seconds, UTC: a status older than the one stored is
-// not written); the other fields belong to some states only.
+// CanvasStatus is the body of ControlKey(pkg, [StatusName]). At and Rank
+// order the statuses: a status older than the one stored (At, whole
+// seconds, UTC), or of the same second and a lower Rank (updating 0, sent
+// 1, the others 2), is not written. The other fields belong to some
+// states only.
 type CanvasStatus struct {
 	State  string `json:"state"`
 	Entity string `json:"entity"`
 	At     string `json:"at"`
+	Rank   int    `json:"rank"`
 	// SentAt (sent, still waiting) is when the message went to Quilt;
 	// the watch that turns "sent" into "still waiting" carries it as its token.
 	SentAt string `json:"sentAt,omitempty"`

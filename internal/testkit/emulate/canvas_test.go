@@ -193,3 +193,26 @@ func TestStatusWaitState(t *testing.T) {
 	require.Len(t, s.waitStates(Canvas), 1)
 	require.Empty(t, s.waitStates(Packaging))
 }
+
+// TestCanvasSameSecondRank: of two statuses stamped with the same second,
+// the one earlier in a round does not replace the later one: an
+// "updating" (whose time is its webhook's start) landing after a quick
+// "failed" of the same second leaves "failed". An "updating" is ordered
+// by the time its starter gives (status.at), in whole seconds.
+func TestCanvasSameSecondRank(t *testing.T) {
+	def := substituted(t, Canvas)
+	failed := &canvasS3{status: map[string]any{"state": "failed", "entity": "etr_1", "at": "2026-12-04T10:00:00Z", "rank": 2}}
+	b := startBareEngine(t, failed.answer)
+	d, _ := b.run(def, map[string]any{"entity": "etr_1", "status": map[string]any{"state": "updating", "at": "2026-12-04T10:00:00.900Z"}})
+	require.Equal(t, "SUCCEEDED", d.Status, "%s %s", d.Error, d.Cause)
+	require.Contains(t, enteredStates(t, d), "Outdated")
+	require.Empty(t, failed.writes)
+
+	updating := &canvasS3{}
+	b = startBareEngine(t, updating.answer)
+	d, _ = b.run(def, map[string]any{"entity": "etr_1", "status": map[string]any{"state": "updating", "at": "2026-12-04T10:00:00.100Z"}})
+	require.Equal(t, "SUCCEEDED", d.Status, "%s %s", d.Error, d.Cause)
+	require.Len(t, updating.writes, 1)
+	require.EqualValues(t, 0, updating.writes[0]["rank"])
+	require.Equal(t, "2026-12-04T10:00:00Z", updating.writes[0]["at"], "ordered by the webhook's start, in whole seconds")
+}
