@@ -138,16 +138,29 @@ func wait(st *emulate.Stack, arn string) *emulate.Execution {
 	return ex
 }
 
-// waitTree waits for the webhook execution and the packaging executions it
-// started, and returns them.
+// waitTree waits for the webhook execution and the executions it started,
+// and returns it and the packaging executions (not the canvas machine's).
 func waitTree(st *emulate.Stack, arn string) (*emulate.Execution, []*emulate.Execution) {
 	GinkgoHelper()
 	ex := wait(st, arn)
 	var children []*emulate.Execution
 	for _, c := range st.Children(arn) {
-		children = append(children, wait(st, c.ARN))
+		if done := wait(st, c.ARN); done.Machine == emulate.Packaging {
+			children = append(children, done)
+		}
 	}
 	return ex, children
+}
+
+// packagingChildren returns the packaging executions started by arn.
+func packagingChildren(st *emulate.Stack, arn string) []*emulate.Execution {
+	var out []*emulate.Execution
+	for _, c := range st.Children(arn) {
+		if c.Machine == emulate.Packaging {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // packaged waits for the webhook execution arn and its one packaging
@@ -407,7 +420,7 @@ type canvasBlock struct {
 }
 
 // expectLinks checks a canvas write's blocks: the Quilt links markdown for
-// entry's package with the note, then the Update Package button.
+// entry's package with the status line "> note", then the Update Package button.
 func expectLinks(st *emulate.Stack, w canvasWrite, entry, note string) {
 	GinkgoHelper()
 	Expect(w.Enabled).To(HaveValue(BeTrue()))
@@ -420,7 +433,7 @@ func expectLinks(st *emulate.Stack, w canvasWrite, entry, note string) {
 	Expect(md.Value).To(ContainSubstring(fmt.Sprintf("- [Quilt Catalog](https://%s/b/%s/packages/%s)\n", host, bkt, pkg)))
 	Expect(md.Value).To(ContainSubstring(fmt.Sprintf("- [Drop Zone](https://%s/b/%s/packages/%s?action=revisePackage)\n", host, bkt, pkg)))
 	Expect(md.Value).To(ContainSubstring(fmt.Sprintf("- [QuiltSync](quilt+s3://%s#package=%s&catalog=%s)\n", bkt, pkg, host)))
-	Expect(md.Value).To(HaveSuffix("> NOTE: " + note))
+	Expect(md.Value).To(HaveSuffix("\n---\n> " + note))
 	btn := w.Blocks[1]
 	Expect(btn.Type).To(Equal("BUTTON"))
 	Expect(btn.ID).To(Equal(entry))

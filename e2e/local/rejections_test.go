@@ -176,7 +176,7 @@ var _ = Describe("A duplicate delivery", Ordered, func() {
 			}
 		}
 		Expect(runs).To(Equal(1))
-		children := shared.Children(first.ExecutionArn)
+		children := packagingChildren(shared, first.ExecutionArn)
 		Expect(children).To(HaveLen(1))
 		Expect(tasksOf(shared, first.ExecutionArn)).To(HaveLen(1), "verify tasks")
 		Expect(messagesFor(shared, packageName(shared, entry))).To(HaveLen(1))

@@ -26,7 +26,69 @@ const (
 	// PendingName marks that a webhook arrived while the lease was held,
 	// so the holder packages the entry once more.
 	PendingName = "pending"
+	// StatusName is the package's canvas status: what its canvases say
+	// (updating, sent, up to date, failed, still waiting), written only by
+	// the canvas state machine (docs/architecture.md, "Canvas status").
+	StatusName = "status.json"
+	// CanvasesDir holds one object per Benchling canvas of the entry,
+	// [CanvasKey]: the durable entry -> canvases mapping.
+	CanvasesDir = "canvases"
 )
+
+// CanvasKey is the key of the mapping object of canvas canvasID of package
+// pkg: "benchling/.packaging/etr_123/canvases/cnvs_abc.json", whose body is
+// a [CanvasMapping]. One object per canvas, written whole (never read,
+// changed and written back), so webhooks for two canvases of one entry
+// never overwrite each other's.
+func CanvasKey(pkg, canvasID string) string {
+	return CanvasesPrefix(pkg) + canvasID + ".json"
+}
+
+// CanvasesPrefix is the key prefix listing package pkg's canvases
+// ([CanvasKey]), with its trailing slash.
+func CanvasesPrefix(pkg string) string { return ControlKey(pkg, CanvasesDir) + "/" }
+
+// CanvasMapping is the body of a [CanvasKey] object, as the webhook state
+// machine writes it.
+type CanvasMapping struct {
+	CanvasID  string `json:"canvasId"`
+	FeatureID string `json:"featureId,omitempty"`
+	AppID     string `json:"appId,omitempty"`
+	Entity    string `json:"entity"`
+}
+
+// Canvas states, the "state" of the [CanvasStatus] in status.json.
+const (
+	StatusUpdating     = "updating"      // a webhook was verified; packaging runs
+	StatusSent         = "sent"          // every file is written; Quilt is building the package
+	StatusUpToDate     = "up to date"    // Quilt's package-revision event arrived
+	StatusFailed       = "failed"        // packaging failed; Failure names the packaging machine's Fail state
+	StatusStillWaiting = "still waiting" // no revision arrived within the timeout after "sent"
+)
+
+// CanvasStatus is the body of ControlKey(pkg, [StatusName]). At and Rank
+// order the statuses: a status older than the one stored (At, whole
+// seconds, UTC), or of the same second and a lower Rank (updating 0, sent
+// 1, the others 2), is not written. The other fields belong to some
+// states only.
+type CanvasStatus struct {
+	State  string `json:"state"`
+	Entity string `json:"entity"`
+	At     string `json:"at"`
+	Rank   int    `json:"rank"`
+	// SentAt (sent, still waiting) is when the message went to Quilt;
+	// the watch that turns "sent" into "still waiting" carries it as its token.
+	SentAt string `json:"sentAt,omitempty"`
+	// RevisionTime, TopHash and Link (up to date) describe the revision.
+	RevisionTime string `json:"revisionTime,omitempty"`
+	TopHash      string `json:"topHash,omitempty"`
+	Link         string `json:"link,omitempty"`
+	// Failure and Reason (failed): the Fail state's name, and what failed in words.
+	Failure string `json:"failure,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// Run is the name of the execution that reported the status.
+	Run string `json:"run,omitempty"`
+}
 
 // ControlPrefix is the key prefix of package pkg's control objects:
 // "benchling/.packaging/etr_123" for "benchling/etr_123", and

@@ -181,3 +181,16 @@ func CatalogLinks(catalogHost, bucket, pkg string) Links {
 	l.QuiltSync = sync + "&catalog=" + catalogHost
 	return l
 }
+
+// RevisionLink is the catalog's link to one revision of package pkg in
+// bucket, by its top hash: "https://{catalog}/b/{bucket}/packages/{package}/tree/{topHash}".
+// catalogHost is as [CheckCatalogHost] returns it; without one there is no
+// link (""). The canvas state machine builds the same link for "up to
+// date" (a test keeps the two equal).
+func RevisionLink(catalogHost, bucket, pkg, topHash string) string {
+	l := CatalogLinks(catalogHost, bucket, pkg)
+	if l.Catalog == "" || topHash == "" {
+		return ""
+	}
+	return l.Catalog + "/tree/" + url.PathEscape(topHash)
+}

@@ -211,3 +211,30 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestRevisionLink(t *testing.T) {
+	for name, tc := range map[string]struct{ host, bucket, pkg, hash, want string }{
+		"revision":   {"demo.quiltdata.com", "quilt-benchling", "benchling/etr_1", "abc123", "https://demo.quiltdata.com/b/quilt-benchling/packages/benchling/etr_1/tree/abc123"},
+		"no catalog": {"", "b", "p/etr_1", "abc", ""},
+		"no hash":    {"c", "b", "p/etr_1", "", ""},
+		"escaped":    {"c", "b", "p/etr_1", "a/b", "https://c/b/b/packages/p/etr_1/tree/a%2Fb"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, RevisionLink(tc.host, tc.bucket, tc.pkg, tc.hash))
+		})
+	}
+}
+
+// TestCanvasKeys: the mapping objects and the status live in the
+// package's control folder, outside what Quilt packages and what job
+// export may write or delete (its inPackage rule skips the control folder).
+func TestCanvasKeys(t *testing.T) {
+	pkg := "benchling/etr_1"
+	require.Equal(t, "benchling/.packaging/etr_1/canvases/", CanvasesPrefix(pkg))
+	require.Equal(t, "benchling/.packaging/etr_1/canvases/cnvs_abc.json", CanvasKey(pkg, "cnvs_abc"))
+	require.Equal(t, "benchling/.packaging/etr_1/status.json", ControlKey(pkg, StatusName))
+	for _, k := range []string{CanvasKey(pkg, "cnvs_abc"), ControlKey(pkg, StatusName)} {
+		require.False(t, strings.HasPrefix(k, pkg+"/"), "%s is not below the package", k)
+		require.True(t, strings.HasPrefix(k, ControlPrefix(pkg)+"/"), "%s is in the control folder", k)
+	}
+}

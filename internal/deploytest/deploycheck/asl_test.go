@@ -108,7 +108,7 @@ func TestStateMachines(t *testing.T) {
 		require.Empty(t, problems)
 		total += n
 	}
-	require.Equal(t, 2, total, "the webhook and packaging state machines")
+	require.Equal(t, 3, total, "the webhook, packaging and canvas state machines")
 }
 
 func TestStateMachinesCatch(t *testing.T) {
@@ -307,10 +307,10 @@ func TestHTTPTasksAllowed(t *testing.T) {
 				sub("https://${BenchlingTenant}.benchling.com/api/v2/entries/*"), sub("https://${BenchlingTenant}.benchling.com/api/v2/tasks/*")}},
 			"StringEquals": map[string]any{"states:HTTPMethod": []any{"GET", "POST"}},
 		}, "state StartExport calls POST https://${BenchlingTenant}.benchling.com/api/v2/exports"),
-		"PATCH dropped": set("WebhookMachineRole", "CallBenchling", "Condition", map[string]any{
-			"StringLike":   map[string]any{"states:HTTPEndpoint": sub("https://${BenchlingTenant}.benchling.com/api/v2/app-canvases*")},
+		"PATCH dropped": set("CanvasMachineRole", "CallBenchling", "Condition", map[string]any{
+			"StringLike":   map[string]any{"states:HTTPEndpoint": sub("https://${BenchlingTenant}.benchling.com/api/v2/app-canvases/*")},
 			"StringEquals": map[string]any{"states:HTTPMethod": []any{"GET", "POST"}},
-		}, "state UpdateCanvas calls PATCH"),
+		}, "state PatchCanvas calls PATCH"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			tmpl := loadTemplate(t, workflowsPath(t))

@@ -37,15 +37,13 @@ func checkSDKTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (i
 	for _, m := range machines {
 		id, role, holders, def := m.id, m.role, m.holders, m.def
 		machineName := render(m.resource.Properties["StateMachineName"])
-		var d struct {
-			States map[string]struct{ Type, Resource string }
-		}
-		if err := json.Unmarshal(def, &d); err != nil {
+		states, err := taskStates(def)
+		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", id, err))
 			continue
 		}
-		for _, name := range sortedKeys(d.States) {
-			s := d.States[name]
+		for _, name := range sortedKeys(states) {
+			s := states[name]
 			action, ok := taskActions[s.Resource]
 			if s.Type != "Task" || !ok {
 				continue
@@ -56,6 +54,25 @@ func checkSDKTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (i
 			})
 			if len(grants) == 0 {
 				problems = append(problems, fmt.Sprintf("%s: state %s calls %s, which needs %s; its role %s does not allow it", id, name, s.Resource, action, role))
+				continue
+			}
+			if action == "states:StartExecution" && len(machineName) == 1 {
+				// The machine it starts must be one a grant names: its own
+				// ($$.StateMachine.Id) or the substitution's ARN.
+				target := arnOfMachine(machineName[0])
+				if a, ok := s.Parameters["StateMachineArn"].(string); ok {
+					target = a
+					if ph := placeholder.FindStringSubmatch(a); ph != nil {
+						if r := render(asMap(m.resource.Properties["DefinitionSubstitutions"])[ph[1]]); len(r) == 1 {
+							target = r[0]
+						}
+					}
+				}
+				if !slices.ContainsFunc(grants, func(g *statement) bool {
+					return slices.ContainsFunc(g.resources, func(res string) bool { return stringLike(res, target) })
+				}) {
+					problems = append(problems, fmt.Sprintf("%s: state %s starts %s, which its role %s may not start", id, name, target, role))
+				}
 				continue
 			}
 			if action != "states:DescribeExecution" || len(machineName) != 1 {
@@ -72,6 +89,43 @@ func checkSDKTasksAllowed(t testing.TB, tmpl *cfncheck.Template, base string) (i
 		}
 	}
 	return n, problems
+}
+
+// aslState is the part of a state the checks read: its type and resource,
+// and the states of a Map's ItemProcessor (or Iterator) or a Parallel's
+// branches.
+type aslState struct {
+	Type, Resource string
+	Parameters     map[string]any
+	ItemProcessor  *struct{ States map[string]aslState }
+	Iterator       *struct{ States map[string]aslState }
+	Branches       []struct{ States map[string]aslState }
+}
+
+// taskStates returns every state of a definition by name, the states of
+// Map and Parallel states included (names are unique across a definition).
+func taskStates(def []byte) (map[string]aslState, error) {
+	var d struct{ States map[string]aslState }
+	if err := json.Unmarshal(def, &d); err != nil {
+		return nil, err
+	}
+	out := map[string]aslState{}
+	var walk func(map[string]aslState)
+	walk = func(states map[string]aslState) {
+		for name, s := range states {
+			out[name] = s
+			for _, p := range []*struct{ States map[string]aslState }{s.ItemProcessor, s.Iterator} {
+				if p != nil {
+					walk(p.States)
+				}
+			}
+			for _, b := range s.Branches {
+				walk(b.States)
+			}
+		}
+	}
+	walk(d.States)
+	return out, nil
 }
 
 // arnOfMachine is the ARN a state machine's policy statements name it by.
@@ -94,6 +148,15 @@ func TestSDKTasksAllowed(t *testing.T) {
 			"state ReleaseLease calls arn:aws:states:::aws-sdk:s3:deleteObject, which needs s3:DeleteObject"),
 		"no pending check": set("PackagingMachineRole", "ListPackagingControl", "Action", "s3:GetObject",
 			"state CheckPending calls arn:aws:states:::aws-sdk:s3:listObjectsV2, which needs s3:ListBucket"),
+		"no canvas mapping": set("WebhookMachineRole", "RecordCanvas", "Action", "s3:GetObject",
+			"state WriteCanvasMapping calls arn:aws:states:::aws-sdk:s3:putObject, which needs s3:PutObject"),
+		"no status write": set("CanvasMachineRole", "EntryStatus", "Action", "s3:GetObject",
+			"state WriteStatus calls arn:aws:states:::aws-sdk:s3:putObject, which needs s3:PutObject"),
+		// A state inside the Map (ItemProcessor) is checked too.
+		"no forgetting a deleted canvas": set("CanvasMachineRole", "CanvasMappings", "Action", "s3:GetObject",
+			"state ForgetCanvas calls arn:aws:states:::aws-sdk:s3:deleteObject, which needs s3:DeleteObject"),
+		"no status report": set("PackagingMachineRole", "ReportStatus", "Action", "states:DescribeExecution",
+			"state ReportFailure starts arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${App}-${Env}-${Name}-canvas, which its role PackagingMachineRole may not start"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			tmpl := loadTemplate(t, workflowsPath(t))

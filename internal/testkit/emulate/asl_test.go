@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"benchling-webhook/internal/quiltpkg"
 	"benchling-webhook/internal/testkit/testenv"
 
 	"github.com/stretchr/testify/require"
@@ -18,10 +19,11 @@ import (
 // deployedPlaceholders lists, per machine, the DefinitionSubstitutions the
 // deployment must provide (docs/architecture.md, "Substitutions").
 var deployedPlaceholders = map[string][]string{
-	Webhook: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "BucketName", "CatalogHost", "ClusterArn",
+	Webhook: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "BucketName", "CanvasStateMachineArn", "CatalogHost", "ClusterArn",
 		"ContainerName", "PackagePrefix", "PackagingStateMachineArn", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
-	Packaging: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "ClusterArn", "ContainerName",
+	Packaging: {"AssignPublicIp", "BenchlingBaseURL", "BenchlingConnectionArn", "CanvasStateMachineArn", "ClusterArn", "ContainerName",
 		"ExportFirstPollSeconds", "ExportMaxPollSeconds", "ExportTimeoutSeconds", "PackagePrefix", "PackagerQueueUrl", "QuiltWorkflow", "SecurityGroups", "Subnets", "TaskDefinitionFamily"},
+	Canvas: {"BenchlingBaseURL", "BenchlingConnectionArn", "BucketName", "CatalogHost", "PackagePrefix", "StatusTimeoutSeconds"},
 }
 
 // sampleValues are deployment-like values for every placeholder.
@@ -30,6 +32,7 @@ var sampleValues = map[string]string{
 	"BenchlingBaseURL":         "https://tenant.benchling.com",
 	"BenchlingConnectionArn":   "arn:aws:events:us-east-1:123456789012:connection/benchling-dev/6f0a",
 	"BucketName":               "quilt-bucket",
+	"CanvasStateMachineArn":    "arn:aws:states:us-east-1:123456789012:stateMachine:benchling-dev-canvas",
 	"CatalogHost":              "catalog.example.com",
 	"ClusterArn":               "arn:aws:ecs:us-east-1:123456789012:cluster/benchling-dev-Cluster-abc",
 	"ContainerName":            "job",
@@ -41,6 +44,7 @@ var sampleValues = map[string]string{
 	"PackagingStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:benchling-dev-packaging",
 	"QuiltWorkflow":            "benchling",
 	"SecurityGroups":           "sg-0123456789abcdef0",
+	"StatusTimeoutSeconds":     "900",
 	"Subnets":                  "subnet-0a,subnet-0b",
 	"TaskDefinitionFamily":     "benchling-dev-job",
 }
@@ -139,4 +143,38 @@ func TestDefinitions(t *testing.T) {
 			require.True(t, strings.Contains(string(out), "is valid"), "%s", out)
 		})
 	}
+}
+
+// TestCanvasLinksAsQuiltpkg keeps the canvas machine's links equal to
+// quiltpkg's (the one home of the catalog link rules): the revision link of
+// "up to date" and the links block, with each {} filled in as the machine
+// fills it.
+func TestCanvasLinksAsQuiltpkg(t *testing.T) {
+	def, err := Substitute(readMachine(t, Canvas), sampleValues)
+	require.NoError(t, err)
+	var d struct {
+		States map[string]struct{ Parameters map[string]any }
+	}
+	require.NoError(t, json.Unmarshal(def, &d))
+	format := regexp.MustCompile(`^States\.Format\('((?:[^'\\]|\\.)*)'`)
+	fill := func(expr string, args ...string) string {
+		m := format.FindStringSubmatch(expr)
+		require.NotNil(t, m, "not a States.Format: %s", expr)
+		out := m[1]
+		for _, a := range args {
+			out = strings.Replace(out, "{}", a, 1)
+		}
+		require.NotContains(t, out, "{}")
+		return out
+	}
+	entity, hash := "etr_1", "0123abcd"
+	pkg := sampleValues["PackagePrefix"] + "/" + entity
+	host, bucket := sampleValues["CatalogHost"], sampleValues["BucketName"]
+
+	status := d.States["RevisionReport"].Parameters["status"].(map[string]any)
+	require.Equal(t, quiltpkg.RevisionLink(host, bucket, pkg, hash), fill(status["link.$"].(string), entity, hash))
+
+	md := fill(d.States["Markdown"].Parameters["value.$"].(string), entity, entity, entity, "STATUS")
+	l := quiltpkg.CatalogLinks(host, bucket, pkg)
+	require.Equal(t, "# Quilt Links\n---\n- [Quilt Catalog]("+l.Catalog+")\n- [Drop Zone]("+l.Revise+")\n- [QuiltSync]("+l.QuiltSync+")\n---\n> STATUS", md)
 }

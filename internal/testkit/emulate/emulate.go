@@ -27,10 +27,12 @@ import (
 	"benchling-webhook/internal/testkit/testenv"
 )
 
-// Names of the two state machines, as used by [Stack.StartExecution].
+// Names of the three state machines, as used by [Stack.StartExecution].
 const (
 	Webhook   = "webhook"
 	Packaging = "packaging"
+	// Canvas is the canvas status machine (statemachine/canvas.asl.json).
+	Canvas = "canvas"
 )
 
 // Fixed identifiers of the emulated account.
@@ -57,6 +59,13 @@ type Options struct {
 	// are the packaging machine's export poll settings (defaults 1, the
 	// first, and 60); with WaitMs set, a poll waits WaitMs.
 	ExportFirstPollSeconds, ExportMaxPollSeconds, ExportTimeoutSeconds int
+	// StatusTimeoutSeconds is the canvas machine's wait for a revision
+	// after "sent" (default 900), as its canvases say it. The wait itself
+	// lasts StatusWaitMs.
+	StatusTimeoutSeconds int
+	// StatusWaitMs is how long that wait lasts on this stack (default
+	// WaitMs): long enough, a revision arrives before "still waiting".
+	StatusWaitMs int
 	// WaitMs replaces every Wait state's duration (default 50 ms; negative:
 	// the states' own durations, for measurements); RetryMs every retry
 	// interval (default 20 ms), so tests do not sleep for minutes.
@@ -254,9 +263,11 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		"ExportMaxPollSeconds":     strconv.Itoa(opts.ExportMaxPollSeconds),
 		"ExportTimeoutSeconds":     strconv.Itoa(opts.ExportTimeoutSeconds),
 		"QuiltWorkflow":            opts.QuiltWorkflow,
+		"CanvasStateMachineArn":    machineArn(Canvas),
+		"StatusTimeoutSeconds":     strconv.Itoa(opts.StatusTimeoutSeconds),
 	}
 	s.machines = map[string]machine{}
-	for _, name := range []string{Webhook, Packaging} {
+	for _, name := range []string{Webhook, Packaging, Canvas} {
 		m, err := loadMachine(filepath.Join(opts.RepoRoot, "statemachine", name+".asl.json"), name, s.settings)
 		if err != nil {
 			return nil, err
@@ -316,8 +327,14 @@ func setDefaults(o *Options) {
 	if o.ExportTimeoutSeconds == 0 {
 		o.ExportTimeoutSeconds = 60
 	}
+	if o.StatusTimeoutSeconds == 0 {
+		o.StatusTimeoutSeconds = 900
+	}
 	if o.WaitMs == 0 {
 		o.WaitMs = 50
+	}
+	if o.StatusWaitMs == 0 {
+		o.StatusWaitMs = o.WaitMs
 	}
 	if o.RetryMs == 0 {
 		o.RetryMs = 20
@@ -381,7 +398,7 @@ func loadMachine(path, name string, values map[string]string) (machine, error) {
 	return m, nil
 }
 
-// StartExecution starts the named machine ("webhook" or "packaging") with
+// StartExecution starts the named machine ([Webhook], [Packaging] or [Canvas]) with
 // input. name "" means a generated one; a name already used answers
 // [ErrExecutionExists] with the existing execution's ARN.
 func (s *Stack) StartExecution(ctx context.Context, machineName, name string, input json.RawMessage) (string, error) {
@@ -426,7 +443,7 @@ func (s *Stack) startExecution(ctx context.Context, machineName, name string, in
 	}
 	err := s.engine.post(ctx, "/start", map[string]any{
 		"arn": arn, "definition": m.definition, "input": input, "context": context,
-		"waitMs": waitMs(s.opts.WaitMs), "retryMs": s.opts.RetryMs,
+		"waitMs": waitMs(s.opts.WaitMs), "waitStates": s.waitStates(machineName), "retryMs": s.opts.RetryMs,
 	})
 	if err != nil {
 		s.finish(engineDone{ARN: arn, Status: "FAILED", Error: "States.Runtime", Cause: err.Error()})
@@ -442,6 +459,15 @@ func waitMs(ms int) any {
 		return nil
 	}
 	return ms
+}
+
+// waitStates returns the Wait states of machine whose local duration is
+// not WaitMs: the canvas machine's wait for a revision (StatusWaitMs).
+func (s *Stack) waitStates(machineName string) map[string]int {
+	if machineName != Canvas || s.opts.StatusWaitMs < 0 {
+		return nil
+	}
+	return map[string]int{"WaitForRevision": s.opts.StatusWaitMs}
 }
 
 // ValidExecutionName applies Step Functions' rules: 1–80 characters, none

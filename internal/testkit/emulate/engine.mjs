@@ -6,7 +6,7 @@
 //
 // Protocol (JSON over HTTP on 127.0.0.1):
 //   stdout, first line: {"port": N}
-//   POST /start {arn, definition, input, context, waitMs, retryMs} -> 202; when the
+//   POST /start {arn, definition, input, context, waitMs, waitStates, retryMs} -> 202; when the
 //        run ends the engine POSTs {arn, status, output | error, cause, events} to
 //        $HUB_URL/engine/done
 //   POST /stop  {arn} -> 200 (aborts a running execution)
@@ -115,9 +115,27 @@ async function post(path, body) {
   }
 }
 
+// allStates returns every state of a definition as [name, state] pairs,
+// the states of Map (ItemProcessor, Iterator) and Parallel (Branches)
+// states included: the library looks its overrides up by state name in
+// the inner machines too, and names are unique across a definition.
+function allStates(definition) {
+  const out = [];
+  const walk = (states) => {
+    for (const [name, def] of Object.entries(states ?? {})) {
+      out.push([name, def]);
+      for (const inner of [def.ItemProcessor, def.Iterator, ...(def.Branches ?? [])]) {
+        if (inner) walk(inner.States);
+      }
+    }
+  };
+  walk(definition.States);
+  return out;
+}
+
 function taskHandlers(arn, definition) {
   const handlers = {};
-  for (const [state, def] of Object.entries(definition.States)) {
+  for (const [state, def] of allStates(definition)) {
     if (def.Type !== 'Task') continue;
     handlers[state] = async (input) => {
       const reply = await post('/engine/task', { executionArn: arn, state, resource: def.Resource, input });
@@ -137,7 +155,7 @@ function taskHandlers(arn, definition) {
 function overrides(definition, test, ms) {
   const out = {};
   if (ms === undefined || ms === null) return out;
-  for (const [state, def] of Object.entries(definition.States)) {
+  for (const [state, def] of allStates(definition)) {
     if (test(def)) out[state] = ms;
   }
   return out;
@@ -160,12 +178,13 @@ function machineFor(definition) {
   return sm;
 }
 
-async function start(sm, { arn, definition, input, context, waitMs, retryMs }) {
+async function start(sm, { arn, definition, input, context, waitMs, waitStates, retryMs }) {
   const execution = sm.run(input, {
     context,
     overrides: {
       taskResourceLocalHandlers: taskHandlers(arn, definition),
-      waitTimeOverrides: overrides(definition, (d) => d.Type === 'Wait', waitMs),
+      // waitStates (state name -> ms) overrides waitMs for the states it names.
+      waitTimeOverrides: { ...overrides(definition, (d) => d.Type === 'Wait', waitMs), ...(waitStates ?? {}) },
       retryIntervalOverrides: overrides(definition, (d) => Boolean(d.Retry), retryMs),
     },
   });
