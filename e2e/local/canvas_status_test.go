@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,14 +30,8 @@ const (
 	lineStillWaiting = "> **Still waiting:** no revision from Quilt "
 )
 
-// deliverRevision puts Quilt's package-revision event for handle in bucket
-// to the canvas machine, whole, as the rule PackageRevisionRule delivers
-// it, and waits for that execution.
-//
-// BUS: until the local event bus (helper Q) reads the rule from
-// addons/workflows.yml, this starts the canvas machine directly; switch it
-// to putting the event on the bus then.
-func deliverRevision(st *emulate.Stack, bucket, handle, topHash string, at time.Time) *emulate.Execution {
+// revisionEvent is Quilt's package-revision event for handle in bucket.
+func revisionEvent(bucket, handle, topHash string, at time.Time) []byte {
 	GinkgoHelper()
 	ev, err := json.Marshal(map[string]any{
 		"version": "0", "id": "e2e-" + randomHex(8), "detail-type": "package-revision", "source": "com.quiltdata",
@@ -44,7 +39,40 @@ func deliverRevision(st *emulate.Stack, bucket, handle, topHash string, at time.
 		"detail": map[string]any{"version": "0.1", "type": "created", "bucket": bucket, "handle": handle, "topHash": topHash},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	arn, err := st.StartExecution(context.Background(), emulate.Canvas, "", ev)
+	return ev
+}
+
+// deliverRevision puts Quilt's package-revision event for handle in bucket
+// on the local default bus, whose rules are the addon's: PackageRevisionRule
+// must start exactly one canvas execution with it; deliverRevision waits
+// for that execution.
+func deliverRevision(st *emulate.Stack, bucket, handle, topHash string, at time.Time) *emulate.Execution {
+	GinkgoHelper()
+	ev := revisionEvent(bucket, handle, topHash, at)
+	Expect(st.PutEvent(context.Background(), ev)).To(Succeed())
+	var d []emulate.Delivery
+	for _, be := range st.BusEvents() { // the Quilt stand-in puts events too
+		if bytes.Equal(be.Event, ev) {
+			d = be.Deliveries
+		}
+	}
+	Expect(d).To(HaveLen(1), "PackageRevisionRule delivers the event once")
+	Expect(d[0].Err).NotTo(HaveOccurred())
+	Expect(d[0].Machine).To(Equal(emulate.Canvas))
+	return wait(st, d[0].ExecutionArn)
+}
+
+// quiltNeverAnswers makes the Quilt stand-in drop entry's messages, as a
+// Quilt stack that is down would: no package, no revision event.
+func quiltNeverAnswers(st *emulate.Stack, entry string) {
+	st.Packager().Ignore(func(body string) bool { return strings.Contains(body, "/"+entry+"/") })
+}
+
+// startRevision starts the canvas machine directly with the event, as a
+// rule with a wider pattern would: the machine's own checks.
+func startRevision(st *emulate.Stack, bucket, handle, topHash string, at time.Time) *emulate.Execution {
+	GinkgoHelper()
+	arn, err := st.StartExecution(context.Background(), emulate.Canvas, "", revisionEvent(bucket, handle, topHash, at))
 	Expect(err).NotTo(HaveOccurred())
 	return wait(st, arn)
 }
@@ -178,6 +206,7 @@ var _ = Describe("Canvas status", func() {
 		var click, created sent
 		BeforeAll(func() {
 			entry, canvasA, canvasB = newEntryID(), "cnvs_"+randomHex(6), "cnvs_"+randomHex(6)
+			quiltNeverAnswers(shared, entry) // the spec delivers its own revisions, after "still waiting"
 			addEntry(shared, entry, sandbox.EntryOptions{})
 			shared.Benchling.AddCanvas(canvasA, entry)
 			shared.Benchling.AddCanvas(canvasB, entry)
@@ -268,7 +297,7 @@ var _ = Describe("Canvas status", func() {
 				"empty entry":     {bucket(shared), shared.Settings()["PackagePrefix"] + "/etr_"},
 				"dot dot in name": {bucket(shared), shared.Settings()["PackagePrefix"] + "/etr_x/../" + entry},
 			} {
-				ex := deliverRevision(shared, ev[0], ev[1], randomHex(32), later)
+				ex := startRevision(shared, ev[0], ev[1], randomHex(32), later)
 				Expect(ex.Status).To(Equal("SUCCEEDED"), "%s\n%s", name, describeFailure(shared, ex.ARN))
 				Expect(stateOrder(ex)).To(ContainElement("NotOurRevision"), name)
 			}
@@ -294,14 +323,17 @@ var _ = Describe("Canvas status", func() {
 	})
 
 	Describe("a revision before the timeout", Ordered, func() {
-		// The watch waits 3 s here (StatusWaitMs), time enough for the
-		// revision to come first.
+		// The whole way, on its own stack: the click's packaging run sends
+		// the message, the Quilt stand-in builds the package and puts its
+		// package-revision event on the local bus, PackageRevisionRule
+		// starts the canvas machine. The watch waits 3 s here
+		// (StatusWaitMs), time enough for the revision to come first.
 		var st *emulate.Stack
 		var entry, canvas, topHash string
 		var sentRun *emulate.Execution
 		BeforeAll(func() {
 			st = startStack(emulate.Options{StatusWaitMs: 3000})
-			entry, canvas, topHash = newEntryID(), "cnvs_"+randomHex(6), randomHex(32)
+			entry, canvas = newEntryID(), "cnvs_"+randomHex(6)
 			addEntry(st, entry, sandbox.EntryOptions{})
 			st.Benchling.AddCanvas(canvas, entry)
 			_, p := packaged(st, clickButton(st, entry, canvas).Response.ExecutionArn)
@@ -311,13 +343,27 @@ var _ = Describe("Canvas status", func() {
 				}
 			}
 			Expect(sentRun).NotTo(BeNil(), "the packaging run reported sent")
-			ex := deliverRevision(st, bucket(st), packageName(st, entry), topHash, time.Now())
+			var body string
+			for _, m := range st.Messages() {
+				if m.Execution == p.ARN {
+					body = m.Body
+				}
+			}
+			Expect(body).NotTo(BeEmpty(), "the packaging run sent a Quilt message")
+			r := packagerResult(st, body)
+			Expect(r.Err).NotTo(HaveOccurred())
+			topHash = r.TopHash
+			evs := revisionEvents(st, packageName(st, entry))
+			Expect(evs).To(HaveLen(1))
+			Expect(evs[0].Deliveries).To(HaveLen(1))
+			ex := wait(st, evs[0].Deliveries[0].ExecutionArn)
 			Expect(ex.Status).To(Equal("SUCCEEDED"), describeFailure(st, ex.ARN))
 			settleCanvas(st, entry)
 		})
 
-		It("shows Up to date, and the watch that ends later leaves it", func() {
+		It("shows Up to date with the package's top hash, and the watch that ends later leaves it", func() {
 			expectStatusCanvas(st, canvas, entry, lineUpToDate)
+			Expect(statusLine(canvasNow(st, canvas))).To(ContainSubstring(topHash))
 			Expect(patchLines(st, canvas)).NotTo(ContainElement(HavePrefix(lineStillWaiting)))
 			Expect(stateOrder(wait(st, sentRun.ARN))).To(ContainElements("WaitForRevision", "NoLongerWaiting"))
 			Expect(readStatus(st, entry).TopHash).To(Equal(topHash))
@@ -328,6 +374,7 @@ var _ = Describe("Canvas status", func() {
 		var entry, canvas string
 		BeforeAll(func() {
 			entry = newEntryID()
+			quiltNeverAnswers(shared, entry)
 			addEntry(shared, entry, sandbox.EntryOptions{})
 			r := send(shared, "/canvas", map[string]any{"type": "v2.canvas.initialized",
 				"featureId": sandbox.DefaultFeatureID, "resourceId": entry, "userId": "ent_e2e"})

@@ -258,7 +258,8 @@ func TestButtonForAnotherEntry(t *testing.T) {
 // TestIdAlphabet keeps the machines' id checks on quiltpkg's alphabet:
 // every States.StringSplit splits on ',' (the subnets) or on the entry-id
 // alphabet, with '_' or without; the canvas machine also splits a
-// package handle on '/' and a time on '.Z' (its whole seconds).
+// package handle on '/' and a time on '.Z' (its whole seconds), the
+// webhook machine webhook-timestamp on the digits.
 func TestIdAlphabet(t *testing.T) {
 	split := regexp.MustCompile(`States\.StringSplit\([^,]+, '([^']*)'\)`)
 	for _, name := range []string{Webhook, Packaging, Canvas} {
