@@ -59,15 +59,7 @@ func resubmit(st *emulate.Stack, body string) quiltstub.Result {
 func revisionEvents(st *emulate.Stack, handle string) []emulate.BusEvent {
 	var out []emulate.BusEvent
 	for _, e := range st.BusEvents() {
-		var ev struct {
-			Source     string `json:"source"`
-			DetailType string `json:"detail-type"`
-			Detail     struct {
-				Handle string `json:"handle"`
-			} `json:"detail"`
-		}
-		_ = json.Unmarshal(e.Event, &ev)
-		if ev.Source == "com.quiltdata" && ev.DetailType == "package-revision" && ev.Detail.Handle == handle {
+		if h, _, ok := e.Revision(); ok && h == handle {
 			out = append(out, e)
 		}
 	}

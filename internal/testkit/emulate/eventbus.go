@@ -50,6 +50,23 @@ type BusEvent struct {
 	Deliveries []Delivery
 }
 
+// Revision returns the package handle and top hash of a Quilt
+// package-revision event (ok false for any other event).
+func (e BusEvent) Revision() (handle, topHash string, ok bool) {
+	var ev struct {
+		Source     string `json:"source"`
+		DetailType string `json:"detail-type"`
+		Detail     struct {
+			Handle  string `json:"handle"`
+			TopHash string `json:"topHash"`
+		} `json:"detail"`
+	}
+	if json.Unmarshal(e.Event, &ev) != nil || ev.Source != "com.quiltdata" || ev.DetailType != "package-revision" {
+		return "", "", false
+	}
+	return ev.Detail.Handle, ev.Detail.TopHash, true
+}
+
 // Delivery is one target an event matched.
 type Delivery struct {
 	Rule, Target, Machine string

@@ -221,16 +221,11 @@ func reportQuilt(out io.Writer, st *emulate.Stack) {
 	}
 	fmt.Fprintln(out, "\nLocal EventBridge bus:")
 	for _, e := range st.BusEvents() {
-		var ev struct {
-			Source     string `json:"source"`
-			DetailType string `json:"detail-type"`
-			Detail     struct {
-				Handle  string `json:"handle"`
-				TopHash string `json:"topHash"`
-			} `json:"detail"`
+		if h, top, ok := e.Revision(); ok {
+			fmt.Fprintf(out, "  com.quiltdata package-revision %s %s\n", h, top)
+		} else {
+			fmt.Fprintf(out, "  %s\n", e.Event)
 		}
-		_ = json.Unmarshal(e.Event, &ev)
-		fmt.Fprintf(out, "  %s %s %s %s\n", ev.Source, ev.DetailType, ev.Detail.Handle, ev.Detail.TopHash)
 		for _, d := range e.Deliveries {
 			fmt.Fprintf(out, "    → rule %s starts %s: %s", d.Rule, d.Machine, d.ExecutionArn)
 			if d.Err != nil {
