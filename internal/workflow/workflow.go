@@ -7,6 +7,8 @@ package workflow
 import (
 	"bytes"
 	"context"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
@@ -34,6 +37,13 @@ const (
 // None is the setting's value for "no workflow": the message then names
 // none, and Quilt uses the config's default_workflow, if any.
 const None = "none"
+
+// ConfigSchema is quilt3's api/python/quilt3/workflows/config-1.schema.json
+// (quiltdata/quilt, Apache License 2.0), verbatim: Quilt refuses every
+// package of a bucket whose config fails it (WorkflowConfig.load).
+//
+//go:embed config-1.schema.json
+var ConfigSchema []byte
 
 // draft7 is the only meta-schema Quilt accepts in a schema's $schema.
 const draft7 = "http://json-schema.org/draft-07/schema#"
@@ -178,18 +188,41 @@ func (c *Checker) Check(ctx context.Context, pkg Package) (Result, error) {
 		return res, nil // not required, and none given
 	}
 	res.EntriesSchema = w.EntriesSchema
-	if err := w.checkHandle(name, pkg.Name); err != nil {
-		return res, err
+	// In quilt3's order (get_workflow_validator, then validate): the
+	// handle_pattern, the metadata_schema and the entries_schema are
+	// loaded, then the message, the name and the metadata are checked.
+	var handle *regexp.Regexp
+	if w.HandlePattern != "" {
+		// Go's RE2 syntax covers the usual patterns; one it cannot
+		// compile (a lookaround, which Python takes) is refused here.
+		if handle, err = regexp.Compile(w.HandlePattern); err != nil {
+			return res, &RejectedError{Reason: ReasonConfig, Workflow: name, Detail: fmt.Sprintf("handle_pattern %q: %v", w.HandlePattern, err)}
+		}
+	}
+	var schema *jsonschema.Schema
+	var where string
+	if w.MetadataSchema != "" {
+		if schema, where, err = c.loadSchema(ctx, cfg, name, w.MetadataSchema); err != nil {
+			return res, err
+		}
+	}
+	if w.EntriesSchema != "" {
+		// Not checked against the files (known only once the archive is
+		// extracted), but an unusable schema makes Quilt refuse every
+		// package, which shows now.
+		if _, _, err := c.loadSchema(ctx, cfg, name, w.EntriesSchema); err != nil {
+			return res, err
+		}
 	}
 	if w.IsMessageRequired && pkg.Message == "" {
 		return res, &RejectedError{Reason: ReasonMessage, Workflow: name, Detail: "the workflow requires a commit message and there is none"}
 	}
-	if w.MetadataSchema == "" {
-		return res, nil
+	// Not anchored, as Quilt's re.search.
+	if handle != nil && !handle.MatchString(pkg.Name) {
+		return res, &RejectedError{Reason: ReasonHandle, Workflow: name, Detail: fmt.Sprintf("package name %s does not match handle_pattern %q", pkg.Name, w.HandlePattern)}
 	}
-	schema, where, err := c.loadSchema(ctx, cfg, name, w.MetadataSchema)
-	if err != nil {
-		return res, err
+	if schema == nil {
+		return res, nil
 	}
 	meta, err := jsonschema.UnmarshalJSON(bytes.NewReader(pkg.Metadata))
 	if err != nil {
@@ -235,13 +268,25 @@ type rawConfig struct {
 	} `yaml:"schemas"`
 }
 
-// Parse parses a config.yml as Quilt reads it: version (a string or
-// {base, catalog}) and a non-empty workflows map are required, a version
-// newer than Quilt's 1.1.0 is refused, every workflow needs a name, and
-// is_workflow_required defaults to true.
+// Parse parses a config.yml as Quilt reads it (WorkflowConfig.load): YAML
+// ([DecodeYAML]) that passes quilt3's config schema ([ConfigSchema]:
+// version a string or {base, catalog}, a non-empty workflows map, each
+// with a name, no unknown keys), then a version no newer than Quilt's
+// 1.1.0; is_workflow_required defaults to true.
 func Parse(data []byte) (*Config, error) {
+	node, inst, err := decodeYAML(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a workflow config: %w", err)
+	}
+	sch, err := compiledConfigSchema()
+	if err != nil {
+		return nil, fmt.Errorf("workflow: quilt3's config schema: %w", err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		return nil, fmt.Errorf("fails Quilt's config schema (config-1.schema.json): %s", validationMessage(err))
+	}
 	var raw rawConfig
-	if err := yaml.Unmarshal(data, &raw); err != nil {
+	if err := node.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("not a workflow config: %w", err)
 	}
 	version, err := parseVersion(&raw.Version)
@@ -268,6 +313,63 @@ func Parse(data []byte) (*Config, error) {
 		cfg.Schemas[id] = s.URL
 	}
 	return cfg, nil
+}
+
+// compiledConfigSchema is [ConfigSchema] applied as quilt3 applies it
+// (Draft7Validator without a format checker: "format" is an annotation,
+// except "regex", which the library always asserts).
+var compiledConfigSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(ConfigSchema))
+	if err != nil {
+		return nil, err
+	}
+	comp := newDraft7Compiler()
+	if err := comp.AddResource("config-1.schema.json", doc); err != nil {
+		return nil, err
+	}
+	return comp.Compile("config-1.schema.json")
+})
+
+// pyBool is what PyYAML's safe_load reads as a boolean (YAML 1.1), beyond
+// YAML 1.2's true and false.
+var pyBool = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$`)
+
+// DecodeYAML decodes a config as PyYAML's safe_load does, as JSON Schema
+// takes it: a plain yes/no/on/off value is a boolean (keys stay strings);
+// an empty document is null.
+func DecodeYAML(data []byte) (any, error) {
+	_, inst, err := decodeYAML(data)
+	return inst, err
+}
+
+func decodeYAML(data []byte) (*yaml.Node, any, error) {
+	var node yaml.Node
+	if err := yaml.Unmarshal(data, &node); err != nil {
+		return nil, nil, err
+	}
+	pyBools(&node, false)
+	var doc any
+	if node.Kind != 0 {
+		if err := node.Decode(&doc); err != nil {
+			return nil, nil, err
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	return &node, inst, err
+}
+
+func pyBools(n *yaml.Node, key bool) {
+	if n.Kind == yaml.ScalarNode && !key && n.Style == 0 && n.Tag == "!!str" && pyBool.MatchString(n.Value) {
+		v := strings.ToLower(n.Value)
+		n.Tag, n.Value = "!!bool", strconv.FormatBool(v == "yes" || v == "on")
+	}
+	for i, c := range n.Content {
+		pyBools(c, n.Kind == yaml.MappingNode && i%2 == 0)
+	}
 }
 
 func parseVersion(n *yaml.Node) (string, error) {
@@ -336,23 +438,6 @@ func (c *Config) Resolve(name string) (Workflow, string, error) {
 	return w, name, nil
 }
 
-// checkHandle matches the package name against handle_pattern, not
-// anchored, as Quilt does (re.search). Go's RE2 syntax covers the usual
-// patterns; one it cannot compile is a config error.
-func (w Workflow) checkHandle(name, pkg string) error {
-	if w.HandlePattern == "" {
-		return nil
-	}
-	re, err := regexp.Compile(w.HandlePattern)
-	if err != nil {
-		return &RejectedError{Reason: ReasonConfig, Workflow: name, Detail: fmt.Sprintf("handle_pattern %q: %v", w.HandlePattern, err)}
-	}
-	if !re.MatchString(pkg) {
-		return &RejectedError{Reason: ReasonHandle, Workflow: name, Detail: fmt.Sprintf("package name %s does not match handle_pattern %q", pkg, w.HandlePattern)}
-	}
-	return nil
-}
-
 // loadSchema reads and compiles the schema id as Quilt does: an s3:// URL
 // (its versionId, if any, is not used: the current object is read), JSON,
 // no $ref, no $schema but draft-07's, and format as an annotation only
@@ -388,12 +473,7 @@ func (c *Checker) loadSchema(ctx context.Context, cfg *Config, name, id string) 
 			return nil, raw, reject("%s: unsupported $schema %v (Quilt takes draft-07 only)", raw, s)
 		}
 	}
-	comp := jsonschema.NewCompiler()
-	comp.DefaultDraft(jsonschema.Draft7)
-	comp.UseLoader(jsonschema.SchemeURLLoader{}) // nothing is fetched: no $ref
-	for _, f := range annotationFormats {
-		comp.RegisterFormat(&jsonschema.Format{Name: f, Validate: func(any) error { return nil }})
-	}
+	comp := newDraft7Compiler()
 	loc := "workflow-schema.json"
 	if err := comp.AddResource(loc, doc); err != nil {
 		return nil, raw, reject("%v", err)
@@ -410,6 +490,18 @@ func (c *Checker) loadSchema(ctx context.Context, cfg *Config, name, id string) 
 // off in the library; a metadata value that is not a regex is rare).
 var annotationFormats = []string{"date-time", "date", "time", "email", "idn-email", "hostname", "idn-hostname",
 	"ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uri-template", "json-pointer", "relative-json-pointer"}
+
+// newDraft7Compiler compiles draft-07 schemas as quilt3's Draft7Validator
+// applies them: [annotationFormats] not asserted, nothing fetched.
+func newDraft7Compiler() *jsonschema.Compiler {
+	comp := jsonschema.NewCompiler()
+	comp.DefaultDraft(jsonschema.Draft7)
+	comp.UseLoader(jsonschema.SchemeURLLoader{}) // nothing is fetched
+	for _, f := range annotationFormats {
+		comp.RegisterFormat(&jsonschema.Format{Name: f, Validate: func(any) error { return nil }})
+	}
+	return comp
+}
 
 func hasRef(v any) bool {
 	switch v := v.(type) {

@@ -90,7 +90,7 @@ func TestCheck(t *testing.T) {
 			return strings.Replace(s, "    name: No checks", "    name: No checks\n    is_message_required: true", 1)
 		}), workflow: "anything", pkg: Package{Name: "x/y", Metadata: entry}, reason: ReasonMessage},
 		"broken yaml":     {objs: bucketWith(t, func(string) string { return "workflows: [" }), workflow: "benchling", pkg: pkg, reason: ReasonConfig},
-		"no version":      {objs: bucketWith(t, func(s string) string { return strings.Replace(s, "version:", "old:", 1) }), workflow: "benchling", pkg: pkg, reason: ReasonConfig, detail: "no version"},
+		"no version":      {objs: bucketWith(t, func(s string) string { return strings.Replace(s, "version:", "old:", 1) }), workflow: "benchling", pkg: pkg, reason: ReasonConfig, detail: "missing property 'version'"},
 		"version too new": {objs: bucketWith(t, func(s string) string { return strings.Replace(s, `base: "1"`, `base: "2"`, 1) }), workflow: "benchling", pkg: pkg, reason: ReasonConfig, detail: "newer than"},
 		"missing schema":  {objs: bucketWith(t, func(s string) string { return strings.Replace(s, "benchling-entry.schema.json", "gone.json", 1) }), workflow: "benchling", pkg: pkg, reason: ReasonConfig, detail: "does not exist"},
 		"schema not listed": {objs: bucketWith(t, func(s string) string {
@@ -155,11 +155,11 @@ func TestParse(t *testing.T) {
 	require.Equal(t, "s3://quilt-local/.quilt/workflows/benchling-entry.schema.json", cfg.Schemas["benchling-entry"])
 	for text, want := range map[string]string{
 		"version: \"1\"\nworkflows: {a: {name: A}}":       "",
-		"version: 1.1\nworkflows: {a: {name: A}}":         "",
+		"version: 1.1\nworkflows: {a: {name: A}}":         "at '/version': 'oneOf' failed", // a number, not a string
 		"version: \"1.2\"\nworkflows: {a: {name: A}}":     "newer than",
-		"version: \"1\"\nworkflows: {}":                   "no workflows",
-		"version: \"1\"\nworkflows: {a: {}}":              "no name",
-		"version: \"1\"\nworkflows: {\"a b\": {name: A}}": "not a workflow name",
+		"version: \"1\"\nworkflows: {}":                   "at '/workflows': minProperties",
+		"version: \"1\"\nworkflows: {a: {}}":              "at '/workflows/a': missing property 'name'",
+		"version: \"1\"\nworkflows: {\"a b\": {name: A}}": "at '/workflows': invalid propertyName 'a b'",
 	} {
 		_, err := Parse([]byte(text))
 		if want == "" {

@@ -3,7 +3,6 @@ package quiltstub
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,18 +12,13 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"go.yaml.in/yaml/v3"
+
+	"benchling-webhook/internal/workflow"
 )
 
 // WorkflowConfigKey is where a bucket keeps its Quilt workflows config
 // (quilt3 PackageRegistry.workflow_conf_path).
 const WorkflowConfigKey = ".quilt/workflows/config.yml"
-
-// configSchema is quilt3's api/python/quilt3/workflows/config-1.schema.json
-// (quiltdata/quilt, Apache License 2.0), verbatim.
-//
-//go:embed workflows-config-1.schema.json
-var configSchema []byte
 
 // draft7 is the only metadata meta-schema quilt3 supports.
 const draft7 = "http://json-schema.org/draft-07/schema#"
@@ -41,6 +35,9 @@ const (
 	WorkflowValidationError = "WorkflowValidationError"
 	// PkgpushException: the packaging engine's own checks (S3 keys, metadata).
 	PkgpushException = "PkgpushException"
+	// RegexError: re.compile refuses a handle_pattern (Python's re.error,
+	// not a QuiltException: the job fails all the same).
+	RegexError = "re.error"
 )
 
 // Refusal is why Quilt builds no package for a message: the exception
@@ -103,15 +100,13 @@ func (p *Packager) loadWorkflowConfig(ctx context.Context, bucket string) (*work
 	if !found {
 		return nil, nil
 	}
-	var doc any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, refusal(ConfigurationError, err, "Couldn't parse workflows config as YAML")
-	}
-	inst, err := jsonInstance(doc)
+	// safe_load: PyYAML's booleans (yes/no/on/off), as the shipped check.
+	inst, err := workflow.DecodeYAML(data)
 	if err != nil {
 		return nil, refusal(ConfigurationError, err, "Couldn't parse workflows config as YAML")
 	}
-	sch, err := compileSchema("workflows-config-1.schema.json", configSchema)
+	// quilt3's config-1.schema.json; its one copy is the shipped check's.
+	sch, err := compileSchema("config-1.schema.json", workflow.ConfigSchema)
 	if err != nil {
 		return nil, fmt.Errorf("quiltstub: the embedded config schema: %w", err)
 	}
@@ -143,16 +138,6 @@ func supportedVersion(v string) bool {
 		}
 	}
 	return true
-}
-
-// jsonInstance turns a decoded YAML or JSON document into what the JSON
-// Schema validator takes.
-func jsonInstance(doc any) (any, error) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	return jsonschema.UnmarshalJSON(bytes.NewReader(b))
 }
 
 // compileSchema compiles a draft-07 schema as Python's jsonschema
@@ -233,7 +218,8 @@ func (p *Packager) validateWorkflow(ctx context.Context, registry string, wf wor
 	var pattern *regexp.Regexp
 	if s, _ := data["handle_pattern"].(string); s != "" {
 		if pattern, err = regexp.Compile(s); err != nil {
-			return nil, fmt.Errorf("quiltstub: handle_pattern %q is not a pattern Go's regexp takes: %w", s, err)
+			// Go's RE2: also a lookaround, which Python takes.
+			return nil, refusal(RegexError, err, "handle_pattern %s", pyRepr(s))
 		}
 	}
 	schemas := map[string]string{} // schema id -> URL, in the order loaded
