@@ -9,6 +9,8 @@
 //	                names, checksum mismatch, limits exceeded, an expired download link
 //	4   Transient   a retry may help: network errors, 5xx and throttling after the
 //	                built-in retries, a download cut too often
+//	6   ExportFailed   Benchling's export task ended FAILED (job export --export-task-id)
+//	7   ExportTimeout  Benchling's export did not finish within the wait's bound
 //	130 / 143       interrupted by SIGINT / SIGTERM (128 + signal number)
 //
 // An error carries its code through a [Coder] in its chain ([Wrap],
@@ -29,6 +31,12 @@ const (
 	Usage     = 2
 	BadInput  = 3
 	Transient = 4
+	// ExportFailed: Benchling reported the export task FAILED; running the
+	// job again reads the same task and fails the same way.
+	ExportFailed = 6
+	// ExportTimeout: the export task was still running when job export's
+	// wait for it ran out (--export-wait).
+	ExportTimeout = 7
 )
 
 // Coder is implemented by errors that know which exit code they mean.
@@ -129,6 +137,10 @@ func Name(code int) string {
 		return "transient"
 	case Internal:
 		return "internal"
+	case ExportFailed:
+		return "export-failed"
+	case ExportTimeout:
+		return "export-timeout"
 	}
 	if code > 128 {
 		return "interrupted"
