@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -74,39 +73,27 @@ func capabilities(st *emulate.Stack) []string {
 }
 
 // expectNoCapability fails when a capability is anywhere in the package's
-// history, but for the raw result of the poll that saw SUCCEEDED: Step
-// Functions records a task's full response in its TaskSucceeded event,
-// before ResultSelector (docs/architecture.md, "No capability in the
-// history"); it expects exactly one such result per export.
-func expectNoCapability(st *emulate.Stack, exports int, arns ...string) {
+// history: job export polls the export task itself, so no state's input,
+// output or task result (Step Functions records a task's raw answer before
+// ResultSelector) ever held the link (docs/architecture.md, "No capability
+// in the history").
+func expectNoCapability(st *emulate.Stack, arns ...string) {
 	GinkgoHelper()
 	needles := capabilities(st)
 	Expect(len(needles)).To(BeNumerically(">", 3), "the sandbox issued no link: nothing was looked for")
-	polls := 0
 	for _, r := range packageHistory(st, arns...) {
 		for _, n := range needles {
-			if n == "" || !strings.Contains(r.text, n) {
-				continue
+			if n != "" && strings.Contains(r.text, n) {
+				Fail("a download capability (" + n + ") is in " + r.where + ":\n" + tail(r.text, 2000))
 			}
-			if r.where == "PollExport result" {
-				polls++
-				break
-			}
-			Fail("a download capability (" + n + ") is in " + r.where + ":\n" + tail(r.text, 2000))
 		}
 	}
-	Expect(polls).To(Equal(exports), "the SUCCEEDED poll's raw answer (TaskSucceeded), once per export")
 }
 
 var _ = Describe("No capability in the history", Ordered, func() {
 	var st *emulate.Stack
-	var expireAtRunExport atomic.Bool
 	BeforeAll(func() {
-		st = startStack(emulate.Options{BeforeTask: func(_, state string) {
-			if state == "RunExport" && expireAtRunExport.Load() {
-				st.Benchling.ExpireIssuedDownloads()
-			}
-		}})
+		st = startStack(emulate.Options{})
 	})
 
 	It("keeps the download link out of a packaging execution's history, overrides and logs", func() {
@@ -120,22 +107,28 @@ var _ = Describe("No capability in the history", Ordered, func() {
 		for _, t := range runs {
 			if t.State == "RunExport" {
 				Expect(t.Environment).To(HaveKey("EXPORT_TASK_ID"))
+				Expect(t.Environment).To(HaveKeyWithValue("EXPORT_WAIT", "60s"), "the stack's ExportTimeoutSeconds")
 				Expect(t.Environment).NotTo(HaveKey("DOWNLOAD_URL"))
 			}
 		}
-		expectNoCapability(st, 1, arn, p.ARN)
+		for _, ev := range st.TaskEvents() {
+			if ev.Execution == p.ARN {
+				Expect(string(ev.Parameters)).NotTo(ContainSubstring("/api/v2/tasks/"), "the machine does not poll the export: %s does", ev.State)
+			}
+		}
+		expectNoCapability(st, arn, p.ARN)
 	})
 
 	It("asks Benchling for a new link when the one it was given has expired", func() {
-		expireAtRunExport.Store(true)
-		DeferCleanup(expireAtRunExport.Store, false)
 		entry := newEntryID()
 		files := addEntry(st, entry, sandbox.EntryOptions{})
 		before := len(st.Benchling.DownloadURLs())
+		st.Benchling.ExpireNextDownloads(1)
 		arn := sendEntryEvent(st, entry)
 		_, p := packaged(st, arn)
 		Expect(packageFiles(st, entry)).To(HaveLen(len(files) + 3))
-		Expect(len(st.Benchling.DownloadURLs())).To(Equal(before+2), "the poll's link, then the one job export asked for")
-		expectNoCapability(st, 1, arn, p.ARN)
+		Expect(len(st.Benchling.DownloadURLs())).To(Equal(before+2), "the expired link, then the one job export asked for")
+		Expect(exportTasks(st, p.ARN)).To(HaveLen(1), "renewed within the one task, not by a retry")
+		expectNoCapability(st, arn, p.ARN)
 	})
 })

@@ -101,8 +101,12 @@ var _ = Describe("Packaging failures", func() {
 		entry := newEntryID()
 		addEntry(shared, entry, sandbox.EntryOptions{Export: sandbox.ExportSpec{Fail: true}})
 		p := failedPackaging(shared, sendEntryEvent(shared, entry), "ExportFailed")
-		Expect(p.Cause).To(ContainSubstring("FAILED"))
-		Expect(exportTasks(shared, p.ARN)).To(BeEmpty())
+		Expect(p.Cause).To(ContainSubstring("FAILED (job export exit 6, not retried)"))
+		tasks := exportTasks(shared, p.ARN)
+		Expect(tasks).To(HaveLen(1), "exit 6 is not retried")
+		Expect(tasks[0].ExitCode).To(Equal(6))
+		Expect(p.Cause).To(ContainSubstring(tasks[0].TaskArn))
+		Expect(tasks[0].Stderr).To(ContainSubstring("the sandbox was told to fail it"), "Benchling's message in the task log")
 		Expect(packageKeys(shared, entry)).To(ConsistOf(metadataOnly))
 		expectNoMessage(shared, entry)
 	})
@@ -117,15 +121,17 @@ var _ = Describe("Packaging failures", func() {
 			entry := newEntryID()
 			addEntry(st, entry, sandbox.EntryOptions{Export: sandbox.ExportSpec{Never: true}})
 			p := failedPackaging(st, sendEntryEvent(st, entry), "ExportTimeout")
-			Expect(p.Cause).To(ContainSubstring("still RUNNING after 3 seconds"))
+			Expect(p.Cause).To(ContainSubstring("still RUNNING after 3 seconds (job export exit 7, not retried)"))
 			var polls int
 			for _, c := range st.Benchling.Calls() {
 				if c.Method == http.MethodGet && strings.HasPrefix(c.Path, "/api/v2/tasks/") {
 					polls++
 				}
 			}
-			Expect(polls).To(Equal(3), "one poll per second (first and longest wait 1 s) until ExportTimeoutSeconds")
-			Expect(exportTasks(st, p.ARN)).To(BeEmpty())
+			Expect(polls).To(Equal(4), "job export polls at once, then once a second (first and longest wait 1 s) until ExportTimeoutSeconds")
+			tasks := exportTasks(st, p.ARN)
+			Expect(tasks).To(HaveLen(1), "exit 7 is not retried")
+			Expect(tasks[0].ExitCode).To(Equal(7))
 			Expect(packageKeys(st, entry)).To(ConsistOf(metadataOnly))
 			expectNoMessage(st, entry)
 		})
@@ -158,14 +164,16 @@ var _ = Describe("Packaging failures", func() {
 
 	It("fetches a new token when Benchling expires the old one mid-run", func() {
 		entry := newEntryID()
-		addEntry(shared, entry, sandbox.EntryOptions{Export: sandbox.ExportSpec{Delay: 1500 * time.Millisecond}})
+		addEntry(shared, entry, sandbox.EntryOptions{Export: sandbox.ExportSpec{Delay: 2500 * time.Millisecond}})
+		start := callCount(shared)
 		arn := sendEntryEvent(shared, entry)
-		// Wait until the export was started, then expire every token.
+		// Wait until job export has polled the export task (it polls while
+		// Benchling exports), then expire every token: its next poll is refused.
 		Eventually(func() []sandbox.Call {
-			return slices.DeleteFunc(callsTo(shared, http.MethodPost, "/api/v2/exports"), func(c sandbox.Call) bool {
-				return !strings.Contains(string(c.Body), entry)
+			return slices.DeleteFunc(callsSince(shared, start), func(c sandbox.Call) bool {
+				return c.Method != http.MethodGet || !strings.HasPrefix(c.Path, "/api/v2/tasks/")
 			})
-		}, "30s", "10ms").Should(HaveLen(1))
+		}, "30s", "10ms").ShouldNot(BeEmpty())
 		tokens, before := shared.Benchling.Tokens(), callCount(shared)
 		shared.Benchling.ExpireTokens()
 		packaged(shared, arn)

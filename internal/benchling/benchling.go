@@ -113,9 +113,10 @@ type Config struct {
 //
 // Neither the client secret nor a token is ever logged or put in an error.
 type Client struct {
-	cfg  Config
-	base string // scheme://host[/path], no trailing slash
-	now  func() time.Time
+	cfg   Config
+	base  string // scheme://host[/path], no trailing slash
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error // between export polls ([Client.WaitExport])
 
 	mu     sync.Mutex // guards the token; held while a new one is fetched
 	token  string
@@ -162,7 +163,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RetryWait == 0 {
 		cfg.RetryWait = DefaultRetryWait
 	}
-	return &Client{cfg: cfg, base: base, now: time.Now}, nil
+	return &Client{cfg: cfg, base: base, now: time.Now, sleep: sleepCtx}, nil
 }
 
 // checkBaseURL returns the tenant URL without a trailing slash.

@@ -32,7 +32,9 @@ var exportCommand = command{
 	about: "Streams a Benchling export ZIP into S3 under <package-name>/, entry by entry.\n" +
 		"With --export-task-id it asks Benchling for the export's download link itself (--benchling-base-url,\n" +
 		"--benchling-client-id and " + envClientSecret + "), and again when the link has expired, so the link\n" +
-		"(a read capability) is in no flag, environment override or log; the packaging machine runs it so.\n",
+		"(a read capability) is in no flag, environment override or log; the packaging machine runs it so.\n" +
+		"It first waits for the export: polled at once, then after --export-poll-first, doubling up to\n" +
+		"--export-poll-max, for at most --export-wait (Benchling's FAILED: exit 6; still running: exit 7).\n",
 	envFlag: flagDownloadURL,
 	newOpts: func(fs *pflag.FlagSet, _ Env) opts {
 		o := &exportOpts{}
@@ -45,6 +47,9 @@ var exportCommand = command{
 type exportVars struct {
 	downloadURL      string
 	exportTaskID     string
+	pollFirst        time.Duration
+	pollMax          time.Duration
+	exportWait       time.Duration
 	benchlingURL     string
 	clientID         string
 	registry         string
@@ -96,6 +101,9 @@ func (v *exportVars) bind(fs *pflag.FlagSet) {
 	v.partSize, v.maxBytes, v.bufferMemory = extract.DefaultSmallEntry, extract.DefaultMaxTotalBytes, extract.DefaultBufferMemory
 	fs.StringVar(&v.downloadURL, flagDownloadURL, "", "The export ZIP: an https URL (Benchling's presigned S3 link), or a local path or file:// URL. This or --export-task-id is required.")
 	fs.StringVar(&v.exportTaskID, flagExportTaskID, "", "Benchling's export task id (POST /api/v2/exports' taskId): the link is read from GET /api/v2/tasks/{id}, and read again when it has expired. Needs --benchling-base-url, --benchling-client-id and "+envClientSecret+".")
+	fs.DurationVar(&v.pollFirst, flagExportPollFirst, benchling.DefaultExportFirstPoll, "With --export-task-id: the task is polled at once, then after this wait, each later wait twice the last.")
+	fs.DurationVar(&v.pollMax, flagExportPollMax, benchling.DefaultExportMaxPoll, "With --export-task-id: the longest wait between two polls (at least --"+flagExportPollFirst+").")
+	fs.DurationVar(&v.exportWait, flagExportWait, benchling.DefaultExportWait, "With --export-task-id: how long the export may stay RUNNING; then exit 7 (FAILED: exit 6).")
 	fs.StringVar(&v.benchlingURL, flagBenchlingBaseURL, "", "The Benchling tenant's URL, https://TENANT.benchling.com, with --export-task-id.")
 	fs.StringVar(&v.clientID, flagBenchlingClientID, "", "The Benchling app's OAuth client id, with --export-task-id; its secret comes from "+envClientSecret+" only.")
 	fs.StringVar(&v.registry, flagRegistry, "", "The S3 bucket that receives the files. Required unless --local-dir is given.")
@@ -197,6 +205,12 @@ func (o *exportOpts) validateTask(env Env) []error {
 	var errs []error
 	if err := benchling.CheckTaskID(v.exportTaskID); err != nil {
 		errs = append(errs, exitcode.Wrap(fmt.Errorf("--%s: %w", flagExportTaskID, err), exitcode.BadInput))
+	}
+	if v.pollFirst <= 0 || v.exportWait <= 0 {
+		errs = append(errs, fmt.Errorf("--%s and --%s must be positive", flagExportPollFirst, flagExportWait))
+	}
+	if v.pollMax < v.pollFirst {
+		errs = append(errs, fmt.Errorf("--%s must be at least --%s", flagExportPollMax, flagExportPollFirst))
 	}
 	for _, f := range []struct{ val, flag string }{{v.benchlingURL, flagBenchlingBaseURL}, {v.clientID, flagBenchlingClientID}} {
 		if f.val == "" {
@@ -315,20 +329,26 @@ func (o *exportOpts) export(ctx context.Context, s *session) (export.Result, err
 	return export.Run(ctx, cfg)
 }
 
-// taskLink asks Benchling for the download link of --export-task-id, and
-// returns it with the function that asks again (for an expired link). The
-// link goes to the download only: never to a log line or an error.
+// taskLink waits for the export task --export-task-id to finish (polled
+// from --export-poll-first, doubling up to --export-poll-max, for at most
+// --export-wait: FAILED is exit 6, still running exit 7), and returns its
+// download link with the function that asks Benchling again (for an
+// expired link). The packaging machine starts this task right after
+// StartExport, so the task's start overlaps Benchling's export and the
+// machine never sees the task's answer. The link goes to the download
+// only: never to a log line or an error.
 func (o *exportOpts) taskLink(ctx context.Context, s *session) (string, func(context.Context) (string, error), error) {
 	client, err := benchling.New(benchling.Config{BaseURL: strings.TrimRight(o.benchlingURL, "/"), ClientID: o.clientID, ClientSecret: o.secret, Logger: s.log})
 	if err != nil {
 		return "", nil, err
 	}
-	ask := func(ctx context.Context) (string, error) { return client.ExportDownloadURL(ctx, o.exportTaskID) }
-	link, err := ask(ctx)
+	start := time.Now()
+	link, err := client.WaitExport(ctx, o.exportTaskID, benchling.ExportWait{First: o.pollFirst, Max: o.pollMax, Total: o.exportWait})
 	if err != nil {
 		return "", nil, fmt.Errorf("read export task %s: %w", o.exportTaskID, err)
 	}
-	s.log.Info("download link read from Benchling", "task", o.exportTaskID)
+	s.log.Info("export finished; download link read from Benchling", "task", o.exportTaskID, "waitedSeconds", time.Since(start).Seconds())
+	ask := func(ctx context.Context) (string, error) { return client.ExportDownloadURL(ctx, o.exportTaskID) }
 	return link, ask, nil
 }
 

@@ -16,7 +16,10 @@ import (
 // line wins over its variable.
 const (
 	flagDownloadURL      = "download-url"
-	flagExportTaskID     = "export-task-id" // job export: the link is asked of Benchling (with the tenant flags)
+	flagExportTaskID     = "export-task-id"    // job export: the link is asked of Benchling (with the tenant flags)
+	flagExportPollFirst  = "export-poll-first" // job export --export-task-id: the wait before the second poll
+	flagExportPollMax    = "export-poll-max"   // … the longest wait between two polls
+	flagExportWait       = "export-wait"       // … how long the task may stay RUNNING (exit 7 after)
 	flagRegistry         = "registry"
 	flagPackageName      = "package-name"
 	flagLocalDir         = "local-dir"

@@ -12,6 +12,8 @@
 //	5   WorkflowRejected  the bucket's Quilt workflow would refuse the package: a workflow
 //	                required but none configured, an unknown workflow, metadata that
 //	                fails the workflow's schema (internal/workflow)
+//	6   ExportFailed   Benchling's export task ended FAILED (job export --export-task-id)
+//	7   ExportTimeout  Benchling's export did not finish within the wait's bound
 //	130 / 143       interrupted by SIGINT / SIGTERM (128 + signal number)
 //
 // An error carries its code through a [Coder] in its chain ([Wrap],
@@ -35,6 +37,12 @@ const (
 	// WorkflowRejected: the bucket's Quilt workflow would refuse the
 	// package (docs/deploy.md, "Quilt workflows"); never retried.
 	WorkflowRejected = 5
+	// ExportFailed: Benchling reported the export task FAILED; running the
+	// job again reads the same task and fails the same way.
+	ExportFailed = 6
+	// ExportTimeout: the export task was still running when job export's
+	// wait for it ran out (--export-wait).
+	ExportTimeout = 7
 )
 
 // Coder is implemented by errors that know which exit code they mean.
@@ -137,6 +145,10 @@ func Name(code int) string {
 		return "internal"
 	case WorkflowRejected:
 		return "workflow-rejected"
+	case ExportFailed:
+		return "export-failed"
+	case ExportTimeout:
+		return "export-timeout"
 	}
 	if code > 128 {
 		return "interrupted"

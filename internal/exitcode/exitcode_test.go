@@ -47,7 +47,7 @@ func TestWrapUnwraps(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
-	for code, want := range map[int]string{0: "ok", 1: "internal", 2: "usage", 3: "bad-input", 4: "transient", 5: "workflow-rejected", 130: "interrupted", 143: "interrupted", 9: "unknown"} {
+	for code, want := range map[int]string{0: "ok", 1: "internal", 2: "usage", 3: "bad-input", 4: "transient", 5: "workflow-rejected", 6: "export-failed", 7: "export-timeout", 130: "interrupted", 143: "interrupted", 9: "unknown"} {
 		require.Equal(t, want, Name(code), "code %d", code)
 	}
 }

@@ -86,6 +86,16 @@ func (s *Server) ExpireIssuedDownloads() {
 	}
 }
 
+// ExpireNextDownloads makes the next n download URLs issued expire as
+// they are issued (a link read just before it expired, or a task retried a
+// day later), so the download they are given is refused with 403 "Request
+// has expired", and the getTask after it presigns a new one.
+func (s *Server) ExpireNextDownloads(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireNext = n
+}
+
 // DownloadURLs returns every download URL issued so far, in full (their
 // signatures included), for tests that check a URL leaked nowhere.
 func (s *Server) DownloadURLs() []string {
@@ -198,6 +208,10 @@ func (s *Server) newDownload(t *task, issued time.Time) *download {
 		issued:  issued.UTC(),
 	}
 	d.expires = d.issued.Add(s.opts.DownloadTTL)
+	if s.expireNext > 0 {
+		s.expireNext--
+		d.expires = d.issued
+	}
 	s.downloads[d.token] = d
 	return d
 }

@@ -46,3 +46,26 @@ func TestExpiredDownloadRenewed(t *testing.T) {
 		assert.True(t, strings.Contains(u, "X-Amz-Signature="), u)
 	}
 }
+
+// ExpireNextDownloads: the first link is refused as expired from the
+// start; the task read again answers with a new link, which works.
+func TestExpireNextDownloads(t *testing.T) {
+	s := start(t, sandbox.Options{ExportDelay: -1})
+	s.AddEntry("etr_renew002", sandbox.EntryOptions{})
+	s.ExpireNextDownloads(1)
+	tok := token(t, s)
+	_, body := call(t, s, "POST", "/api/v2/exports", tok, map[string]string{"id": "etr_renew002"})
+	task := decode(t, body)["taskId"].(string)
+	read := func() string {
+		_, body := call(t, s, "GET", "/api/v2/tasks/"+task, tok, nil)
+		return downloadURL(t, decode(t, body))
+	}
+	first := read()
+	resp, body := get(t, first, nil)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Equal(t, s3Err{"AccessDenied", "Request has expired"}, parseS3(t, resp, body))
+	second := read()
+	require.NotEqual(t, first, second)
+	resp, _ = get(t, second, nil)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "only the next link was expired")
+}

@@ -144,6 +144,7 @@ type Server struct {
 	faults      []*fault
 	rate        rateWindow
 	noDownloads bool // ExpireDownloads(true)
+	expireNext  int  // ExpireNextDownloads: links still to issue already expired
 	calls       []Call
 }
 
