@@ -29,7 +29,8 @@ func TestMapTasksReachTheHub(t *testing.T) {
 
 // canvasS3 plays status.json for the canvas machine on the bare engine:
 // reads answer the stored status (or NoSuchKey), writes store theirs, and
-// no canvas is mapped. onRead, when set, may replace the stored status
+// the entry has a canvas when the machine asks whether it has any
+// (noCanvas: none), though none is listed for patching. onRead, when set, may replace the stored status
 // before the n-th read (1-based) is answered.
 type canvasS3 struct {
 	mu     sync.Mutex
@@ -38,6 +39,8 @@ type canvasS3 struct {
 	reads  int
 	writes []map[string]any
 	onRead func(n int, c *canvasS3)
+	// noCanvas: the entry has no canvas at all.
+	noCanvas bool
 }
 
 func (c *canvasS3) answer(state string, input json.RawMessage) (any, string) {
@@ -74,10 +77,34 @@ func (c *canvasS3) answer(state string, input json.RawMessage) (any, string) {
 			return map[string]any{"KeyCount": 0}, ""
 		}
 		return map[string]any{"KeyCount": 1}, ""
+	case "AnyCanvasToTell":
+		if c.noCanvas {
+			return map[string]any{"KeyCount": 0}, ""
+		}
+		return map[string]any{"KeyCount": 1}, ""
 	case "ListCanvases":
 		return map[string]any{"KeyCount": 0}, ""
 	}
 	return nil, "Test.Stop"
+}
+
+// TestCanvasNoCanvasNoStatus: an entry that no canvas shows gets no
+// status.json; the machine stops after one listing, whatever it reports,
+// a "sent" included (no watch).
+func TestCanvasNoCanvasNoStatus(t *testing.T) {
+	def := substituted(t, Canvas)
+	for _, state := range []string{"updating", "sent", "failed"} {
+		c := &canvasS3{noCanvas: true}
+		b := startBareEngine(t, c.answer)
+		in := canvasInput(state)
+		if state == "failed" {
+			in["status"].(map[string]any)["failure"] = "ExportFailed"
+		}
+		d, tasks := b.run(def, in)
+		require.Equal(t, "SUCCEEDED", d.Status, "%s: %s %s", state, d.Error, d.Cause)
+		require.Equal(t, []string{"AnyCanvasToTell"}, tasks, state)
+		require.Empty(t, c.writes, state)
+	}
 }
 
 func canvasInput(state string) map[string]any {
@@ -139,7 +166,7 @@ func TestCanvasStatusConditionalWrite(t *testing.T) {
 	})
 	d, tasks := b.run(def, map[string]any{"entity": "etr_1", "status": map[string]any{"state": "failed", "failure": "ExportFailed", "run": "r"}})
 	require.Equal(t, "SUCCEEDED", d.Status, "%s %s", d.Error, d.Cause)
-	require.Equal(t, []string{"FindStatus", "ReadStatus", "WriteStatus", "FindStatus", "ReadStatus"}, tasks)
+	require.Equal(t, []string{"AnyCanvasToTell", "FindStatus", "ReadStatus", "WriteStatus", "FindStatus", "ReadStatus"}, tasks)
 	require.Contains(t, enteredStates(t, d), "Outdated")
 	require.Empty(t, s3.writes)
 }
