@@ -335,14 +335,22 @@ func writeFile(t *testing.T, dir, name, content string) {
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 }
 
-// TestExportReadmeS3 runs the export with --readme against a local S3
-// server (versitygw; skipped without it, see `make tools`).
-func TestExportReadmeS3(t *testing.T) {
+// startS3 starts the local S3 server (skipped without it) and points the
+// job's environment at it, as the task's environment would.
+func startS3(t *testing.T) *s3local.Server {
+	t.Helper()
 	srv := s3local.StartT(t)
 	for _, kv := range srv.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
+	return srv
+}
+
+// TestExportReadmeS3 runs the export with --readme against a local S3
+// server (versitygw; skipped without it, see `make tools`).
+func TestExportReadmeS3(t *testing.T) {
+	srv := startS3(t)
 	ctx := context.Background()
 	require.NoError(t, srv.CreateBucket(ctx, "registry"))
 	client, err := srv.Client(ctx)

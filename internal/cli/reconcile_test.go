@@ -60,11 +60,7 @@ func newTenant(t *testing.T) *tenant {
 // the SDK's S3 client at it. It skips the test without versitygw.
 func (tn *tenant) withS3(t *testing.T) (*s3local.Server, *s3.Client) {
 	t.Helper()
-	srv := s3local.StartT(t)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	srv := startS3(t)
 	t.Setenv("AWS_ENDPOINT_URL_SFN", tn.sfn.URL) // srv.Env does not name it
 	require.NoError(t, srv.CreateBucket(t.Context(), "registry"))
 	c, err := srv.Client(t.Context())

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,7 +15,6 @@ import (
 	"benchling-webhook/internal/emf/emftest"
 	"benchling-webhook/internal/exitcode"
 	"benchling-webhook/internal/quiltpkg"
-	"benchling-webhook/internal/testkit/s3local"
 	"benchling-webhook/internal/testkit/samplezip"
 	"benchling-webhook/internal/workflow"
 )
@@ -27,11 +25,7 @@ import (
 // package as it was (nothing written, not even the record's journal); a
 // valid one is exported.
 func TestExportQuiltWorkflowS3(t *testing.T) {
-	srv := s3local.StartT(t)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	srv := startS3(t)
 	ctx := context.Background()
 	require.NoError(t, srv.CreateBucket(ctx, "registry"))
 	client, err := srv.Client(ctx)
